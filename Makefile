@@ -1,0 +1,38 @@
+# wisefast: `make train` sets up and runs the built-in default job; `make test` sets up and runs the tests.
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+ARCH    := $(shell uname -m)
+# torch/torchvision pairs that import together on CPU-only machines (see README, "Development")
+ifeq ($(ARCH),aarch64)
+TORCH   ?= torch==2.9.1 torchvision==0.24.1
+else
+TORCH   ?= torch==2.14.1 torchvision==0.29.1
+endif
+export HF_HUB_OFFLINE ?= 1
+export NO_ALBUMENTATIONS_UPDATE := 1
+export MPLBACKEND := Agg
+
+.PHONY: setup train test test-fast docs clean
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e ".[dev]"
+	# the authors' ImageDataGenerator, the reference for augmentation tests and benchmarks (pure Python)
+	$(BIN)/pip install -q --no-deps keras_preprocessing==1.1.2
+	touch $@
+
+train: setup
+	$(BIN)/wisefast train
+
+test: setup
+	cd nbs && ../$(BIN)/nbdev-test --n-workers 1
+	$(BIN)/pytest -q tests
+
+docs: setup
+	$(BIN)/python tools/build_docs.py
+
+clean:
+	rm -rf $(VENV) _proc _docs _site
