@@ -145,3 +145,22 @@ def test_export_load_learner_fresh_process(dls, tmp_path):
         """)
     subprocess.run([sys.executable, '-c', code], check=True)
     np.testing.assert_array_equal(np.load(tmp_path/'probs.npy'), np.stack(expected))
+
+def test_fastai_api(dls):
+    "lr_find, summary, predict and show_results work on a wise_learner like on a vision_learner."
+    import matplotlib; matplotlib.use('Agg')
+    learn = wise_learner(dls, 'resnet18', head='wise', metrics=accuracy)
+    with learn.no_bar():
+        res = learn.lr_find(num_it=6, show_plot=False)
+        assert res.valley > 0
+        assert 'WiseHead' in learn.summary() or 'Conv2d' in learn.summary()
+        cls, idx, probs = learn.predict(dls.valid_ds.items[0])
+        assert probs.shape == (dls.c,) and abs(float(probs.sum()) - 1) < 1e-5
+        learn.show_results(max_n=2)
+
+def test_pretrained_offline_error():
+    import os
+    if not os.environ.get('HF_HUB_OFFLINE'): pytest.skip('only meaningful offline')
+    try: create_timm_body('resnet18', pretrained=True)
+    except RuntimeError as e: assert 'pretrained=' in str(e) and 'Offline' in str(e)
+    else: pytest.skip("timm's resnet18 weights are cached on this machine")

@@ -92,7 +92,7 @@ def create_wise_model(arch:str, n_out:int, size=224, head:str='wise', pretrained
                flexible=flexible, fmap_size=(h, w), nf=nf)
     return WiseModel(body, hd, cfg)
 
-# %% ../nbs/03_learner.ipynb #341dc753
+# %% ../nbs/03_learner.ipynb #cabb2635
 def wise_split(m:nn.Module):
     "Two parameter groups, body and head, so `freeze`/`unfreeze`/`fine_tune` and discriminative lrs work."
     return L(m[0], m[1]).map(params)
@@ -103,7 +103,8 @@ def _batch_shape(dls):
     return dl.one_batch()[0].shape
 
 def _has_norm(dls) -> bool:
-    return any(isinstance(t, Normalize) or type(t).__name__ == 'Preprocess' for t in dls.after_batch.fs)
+    "Whether `dls` already normalizes (fastai's `Normalize`, or wisefast's `Preprocess`, a subclass of it)."
+    return any(isinstance(t, Normalize) for t in dls.after_batch.fs)
 
 def _add_timm_norm(dls, model:WiseModel):
     "Normalize inputs with the backbone's own statistics (fastai's `vision_learner` behaviour for pretrained weights)."
