@@ -92,7 +92,7 @@ def create_wise_model(arch:str, n_out:int, size=224, head:str='wise', pretrained
                flexible=flexible, fmap_size=(h, w), nf=nf)
     return WiseModel(body, hd, cfg)
 
-# %% ../nbs/03_learner.ipynb #cabb2635
+# %% ../nbs/03_learner.ipynb #961d2c1a
 def wise_split(m:nn.Module):
     "Two parameter groups, body and head, so `freeze`/`unfreeze`/`fine_tune` and discriminative lrs work."
     return L(m[0], m[1]).map(params)
@@ -104,13 +104,17 @@ def _batch_shape(dls):
 
 def _has_norm(dls) -> bool:
     "Whether `dls` already normalizes (fastai's `Normalize`, or wisefast's `Preprocess`, a subclass of it)."
-    return any(isinstance(t, Normalize) for t in dls.after_batch.fs)
+    return any(isinstance(t, Normalize) for t in getattr(getattr(dls, 'after_batch', None), 'fs', []))
 
 def _add_timm_norm(dls, model:WiseModel):
     "Normalize inputs with the backbone's own statistics (fastai's `vision_learner` behaviour for pretrained weights)."
     cfg = getattr(model[0], 'pretrained_cfg', {}) or {}
     mean, std = cfg.get('mean'), cfg.get('std')
     if mean is None or len(mean) != model.cfg['n_in'] or _has_norm(dls): return
+    if not hasattr(dls, 'add_tfms'):
+        warnings.warn("These DataLoaders take no batch transforms: normalize inputs with the backbone's statistics "
+                      f"(mean={mean}, std={std}) yourself, or pass normalize=False.")
+        return
     dls.add_tfms([Normalize.from_stats(mean, std)], 'after_batch')
 
 # %% ../nbs/03_learner.ipynb #f1c58498
