@@ -1,5 +1,6 @@
-"Core tests: the paper's parameter counts, output shapes across timm backbones, the constraint, training, export."
-import subprocess, sys, textwrap
+"""Core tests: the paper's parameter counts, output shapes across timm backbones, the constraint, training.
+
+export → load_learner in a fresh process is tested in test_export.py."""
 import numpy as np, pytest, torch, timm
 from fastai.vision.all import *
 from wisefast.heads import *
@@ -129,22 +130,6 @@ def test_real_training_run(tmp_path):
     print(f"\n{name}: train loss per epoch {[round(l, 3) for l in losses]}, valid loss {val_loss:.3f}, accuracy {acc:.3f}")
     assert losses[-1] < 0.7 * losses[0]
     assert acc > 0.5
-
-def test_export_load_learner_fresh_process(dls, tmp_path):
-    learn = wise_learner(dls, 'resnet18', head='wise', path=tmp_path, metrics=accuracy)
-    with learn.no_logging(), learn.no_bar(): learn.fit(1, 1e-3)
-    learn.export('model.pkl')
-    imgs = [str(f) for f in dls.valid_ds.items[:6]]
-    learn.model.eval()
-    expected = [learn.predict(f)[2].numpy() for f in imgs]
-    code = textwrap.dedent(f"""
-        import sys, numpy as np, warnings; warnings.filterwarnings('ignore')
-        from fastai.learner import load_learner
-        learn = load_learner({str(tmp_path/'model.pkl')!r})
-        np.save({str(tmp_path/'probs.npy')!r}, np.stack([learn.predict(f)[2].numpy() for f in {imgs!r}]))
-        """)
-    subprocess.run([sys.executable, '-c', code], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path/'probs.npy'), np.stack(expected))
 
 def test_fastai_api(dls):
     "lr_find, summary, predict and show_results work on a wise_learner like on a vision_learner."

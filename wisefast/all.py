@@ -7,7 +7,17 @@ Docs: https://wisefast.github.io/wisefast/all.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/11_all.ipynb #aa389244
+# %% ../nbs/11_all.ipynb #fec314b7
 from fastai.vision.all import *
 from .heads import *
+from .augment import *
+from .data import *
 from .learner import *
+from .schedule import *
+from .recipes import *
+from .export import *
+from .distributed import *
+from .experiments import *
+from .interpret import *
+
+__all__ = [o for o in dir() if not o.startswith('_')]   # re-export everything, like fastai's `all` modules

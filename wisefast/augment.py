@@ -127,7 +127,7 @@ def pil_brightness(img, factor):
     if factor > 1: np.minimum(x, 255, out=x)
     return x.astype(np.uint8)
 
-# %% ../nbs/01_augment.ipynb #8333402f
+# %% ../nbs/01_augment.ipynb #90b4c871
 def table3(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2, channel_shift_range=50.,
            horizontal_flip=True, vertical_flip=True, brightness_range=(0., 1.2), fill_mode='nearest', p=1., cval=0.,
            seed=None):
@@ -143,7 +143,7 @@ def table3(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, z
     if seed is not None: aug.set_random_state(np.random.default_rng(seed), random.Random(seed))
     return aug
 
-# %% ../nbs/01_augment.ipynb #0b114be9
+# %% ../nbs/01_augment.ipynb #26725a40
 class AlbumentationsTransform(ItemTransform):
     "Apply an albumentations pipeline to the `PILImage` (and `PILMask`) of training items only."
     split_idx,order = 0,2   # after `Resize` (order 1), before `ToTensor` (order 5)
@@ -167,7 +167,7 @@ class AlbumentationsTransform(ItemTransform):
         if j is not None: items[j] = PILMask.create(res['mask'])
         return items if isinstance(x, (tuple, list)) else items[0]
 
-# %% ../nbs/01_augment.ipynb #1c2c7bc7
+# %% ../nbs/01_augment.ipynb #1ee74a13
 _caffe_bgr_mean = (103.939, 116.779, 123.68)
 
 def _mode_stats(mode):
@@ -199,7 +199,7 @@ class Preprocess(Normalize):
         x = x.mul(self.std.to(x.device)).add(self.mean.to(x.device))
         return x.flip(-3) if self.bgr else x
 
-# %% ../nbs/01_augment.ipynb #32ccd3b6
+# %% ../nbs/01_augment.ipynb #d7b01b86
 _pad_modes = dict(nearest='border', reflect='reflection', constant='zeros')
 
 def keras_affine_batch_mat(x, rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
@@ -226,7 +226,7 @@ def keras_affine_batch_mat(x, rotation_range=360., width_shift_range=0.1, height
     mat[:, 2, 2] = 1
     return mat
 
-# %% ../nbs/01_augment.ipynb #f5958ce6
+# %% ../nbs/01_augment.ipynb #f5e86e06
 def _per_image(x, f): return f(x.flatten(1), 1).values.view(-1, *[1]*(x.dim() - 1))
 
 class ChannelShiftBatch(RandTransform):
@@ -254,7 +254,7 @@ class KerasBrightnessBatch(RandTransform):
         v = ((x - lo)/torch.where(rng > 0, rng, torch.ones_like(rng))*255).floor()
         return (v*f.view(-1, 1, 1, 1)).clamp(0, 255).floor()/255
 
-# %% ../nbs/01_augment.ipynb #975972f5
+# %% ../nbs/01_augment.ipynb #e950d964
 def table3_batch(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
                  channel_shift_range=50., horizontal_flip=True, vertical_flip=True, brightness_range=(0., 1.2),
                  fill_mode='nearest'):

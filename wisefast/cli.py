@@ -10,8 +10,8 @@ import argparse, importlib, sys, time, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'QUICK_JOB', 'main', 'train_parser', 'train_config', 'digits_folder', 'train', 'train_main', 'recipe_main',
-           'predict_parser', 'predict', 'predict_main']
+__all__ = ['COMMANDS', 'QUICK_JOB', 'main', 'add_recipe_args', 'train_parser', 'train_config', 'digits_folder', 'train',
+           'train_main', 'recipe_main', 'predict_parser', 'predict', 'predict_main']
 
 # %% ../nbs/10_cli.ipynb #14e16246
 COMMANDS = {
@@ -50,7 +50,30 @@ def main(argv=None) -> int:
         return 2
     return fn(rest) or 0
 
-# %% ../nbs/10_cli.ipynb #2a3f7f50
+# %% ../nbs/10_cli.ipynb #c474484e
+def add_recipe_args(p:argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
+    "Add the data and schedule options `wisefast train` and `wisefast compare` share; `defaults` overrides defaults."
+    a = p.add_argument
+    a('--path', help="extracted dataset root, for a dataset name")
+    a('--recipe', default='scratch_224', choices=('scratch_224', 'finetune_512'), help="paper recipe for the defaults")
+    a('--epochs', type=int, help="number of epochs (default: the paper's for the recipe and dataset)")
+    a('--lr', type=float, default=0.045, help="initial learning rate (default: 0.045)")
+    a('--factor', type=float, default=0.94, help="staircase factor (default: 0.94)")
+    a('--every', type=int, default=2, help="epochs between two decays (default: 2)")
+    a('--keras-exact', action='store_true', help="per-step decay and Keras momentum, as the reference code")
+    a('--pretrained', nargs='?', const=True, default=False, metavar='WEIGHTS',
+      help="start from ImageNet weights: timm's (flag alone, needs the Hugging Face hub) or a .pth/.safetensors file")
+    a('--n-per-class', help="keep at most N images per class, or TRAIN,TEST (quick subsets)")
+    a('--augment', default='table3', choices=('table3', 'gpu', 'none'), help="training augmentation (default: table3)")
+    a('--preprocess', default='caffe', help="input preprocessing: caffe (paper), tf, torch or a timm arch name")
+    a('--test-as-valid', action='store_true', help="validate on the test split, as the paper does")
+    a('--seed', type=int, default=42, help="random seed (default: 42)")
+    a('--workers', type=int, help="DataLoader worker processes (default: fastai's)")
+    a('--threads', type=int, help="torch CPU threads (1 is often faster on a busy machine)")
+    p.set_defaults(**defaults)
+    return p
+
+# %% ../nbs/10_cli.ipynb #eb7a6c81
 QUICK_JOB = dict(data='fashion_mnist', arch='resnet10t', head='wise', size=64, bs=32, epochs=4, n_per_class=(300, 100),
                  augment='none', workers=0, threads=1)
 
@@ -62,33 +85,18 @@ def train_parser() -> argparse.ArgumentParser:
         "scikit-learn's digits when Fashion-MNIST is not installed).")
     a = p.add_argument
     a('--data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
-    a('--path', help="extracted dataset root, for a dataset name")
-    a('--recipe', default='scratch_224', choices=('scratch_224', 'finetune_512'), help="paper recipe for the defaults")
     a('--arch', help="timm or Keras architecture name (recipe default: resnet50)")
     a('--head', help="head variant: wise, gap, gap_dp, dw, dw_nonneg, avg_dw_nonneg, avg_dense, flatten_fc, gwap")
     a('--size', type=int, help="image size in pixels (recipe default: 224 or 512)")
     a('--bs', type=int, help="batch size (recipe default: 70 or 15)")
-    a('--epochs', type=int, help="number of epochs (recipe default: the paper's for the dataset)")
-    a('--lr', type=float, default=0.045, help="initial learning rate (default: 0.045)")
-    a('--factor', type=float, default=0.94, help="staircase factor (default: 0.94)")
-    a('--every', type=int, default=2, help="epochs between two decays (default: 2)")
-    a('--keras-exact', action='store_true', help="per-step decay and Keras momentum, as the reference code")
-    a('--pretrained', nargs='?', const=True, default=None, metavar='WEIGHTS',
-      help="start from ImageNet weights: timm's (flag alone, needs the Hugging Face hub) or a .pth/.safetensors file")
     a('--pool', type=int, help="pre-pool size of the head (default: from the feature map size)")
-    a('--n-per-class', help="keep at most N images per class, or TRAIN,TEST (quick subsets)")
-    a('--augment', choices=('table3', 'gpu', 'none'), help="training augmentation (recipe default: table3)")
-    a('--preprocess', default='caffe', help="input preprocessing: caffe (paper), tf, torch or a timm arch name")
-    a('--test-as-valid', action='store_true', help="validate on the test split, as the paper does")
     a('--out', help="output folder (default: runs/DATA-ARCH-HEAD)")
     a('--resume', action='store_true', help="continue from OUT/models/last.pth if it exists")
-    a('--seed', type=int, default=42, help="random seed (default: 42)")
     a('--fp16', action='store_true', help="mixed precision (GPU)")
-    a('--workers', type=int, help="DataLoader worker processes (default: fastai's)")
-    a('--threads', type=int, help="torch CPU threads (1 is often faster on a busy machine)")
+    add_recipe_args(p, pretrained=None, augment=None)
     return p
 
-# %% ../nbs/10_cli.ipynb #02d12a8c
+# %% ../nbs/10_cli.ipynb #25de97f2
 def _n_per_class(s):
     if s is None or isinstance(s, (int, tuple)): return s
     n = tuple(int(o) for o in str(s).split(','))
@@ -104,7 +112,7 @@ def train_config(args) -> dict:
     cfg.setdefault('out', f"runs/{name}-{cfg.get('arch', 'resnet50')}-{cfg.get('head', 'wise')}")
     return cfg
 
-# %% ../nbs/10_cli.ipynb #bf1ffe5c
+# %% ../nbs/10_cli.ipynb #e0b135b1
 def digits_folder(dest=None) -> Path:
     "scikit-learn's digits as PNG class folders `dest/{train,test}/<digit>/` (written once)"
     from fastai.data.external import fastai_path
@@ -124,7 +132,7 @@ def digits_folder(dest=None) -> Path:
     tmp.replace(dest)
     return dest
 
-# %% ../nbs/10_cli.ipynb #88b0d3e2
+# %% ../nbs/10_cli.ipynb #020d3737
 def _source(data:str):
     "Dataset name or folder for `wise_dls`; Fashion-MNIST falls back to digits when not installed"
     if data == 'digits': return digits_folder()
@@ -141,7 +149,7 @@ def _print_table(rows, title=None):
     if title: print(f"\n{title}")
     for k, v in rows: print(f"  {k:<{w}}  {v:.4f}" if isinstance(v, float) else f"  {k:<{w}}  {v}")
 
-# %% ../nbs/10_cli.ipynb #b68c68b1
+# %% ../nbs/10_cli.ipynb #a2b962d4
 def train(cfg:dict):
     "Run `wisefast train` with the options `cfg` (see `train_parser`); return the trained `Learner`"
     import torch, pandas as pd
@@ -193,7 +201,7 @@ def recipe_main(recipe:str, argv=None, prog:str|None=None, description:str|None=
     train(train_config(args))
     return 0
 
-# %% ../nbs/10_cli.ipynb #cdb0ad97
+# %% ../nbs/10_cli.ipynb #cd26c71d
 def predict_parser() -> argparse.ArgumentParser:
     "Arguments of `wisefast predict`"
     p = argparse.ArgumentParser(prog='wisefast predict', description="Print the predicted class and its probability "
@@ -204,7 +212,7 @@ def predict_parser() -> argparse.ArgumentParser:
     p.add_argument('--cpu', action='store_true', help="run on the CPU even if a GPU is available")
     return p
 
-# %% ../nbs/10_cli.ipynb #580e81c4
+# %% ../nbs/10_cli.ipynb #c27a7a6b
 def _image_files(paths) -> list:
     from fastai.data.transforms import get_image_files
     res = []

@@ -212,35 +212,21 @@ def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `
     plot_curves(out, heads, title=title or f'{arch}, {epochs} epochs')
     return df
 
-# %% ../nbs/08_experiments.ipynb #aad08c74
+# %% ../nbs/08_experiments.ipynb #e23f8849
 def compare_parser() -> argparse.ArgumentParser:
     "Arguments of `wisefast compare` (named as `wisefast train`'s)."
     p = argparse.ArgumentParser(prog='wisefast compare', description="Train several heads on one dataset and "
                                 "backbone with everything else identical; write the table (CSV, Markdown) and curves.")
     a = p.add_argument
     a('data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
-    a('--path', help="extracted dataset root, for a dataset name")
     a('--arch', default='resnet50', help="timm or Keras architecture name (default: resnet50)")
     a('--heads', default='table5', help=f"comma-separated variants from {', '.join(COMPARE_HEADS)}, or a paper "
                                         f"table's: {', '.join(PAPER_HEADS)} (default: table5)")
-    a('--recipe', default='scratch_224', choices=('scratch_224', 'finetune_512'), help="paper recipe for the epochs")
-    a('--epochs', type=int, help="number of epochs (default: the paper's for the recipe and dataset)")
     a('--size', type=int, default=224, help="image size in pixels (default: 224)")
     a('--bs', type=int, default=70, help="batch size (default: 70)")
-    a('--lr', type=float, default=0.045, help="initial learning rate (default: 0.045)")
-    a('--factor', type=float, default=0.94, help="staircase factor (default: 0.94)")
-    a('--every', type=int, default=2, help="epochs between two decays (default: 2)")
-    a('--keras-exact', action='store_true', help="per-step decay and Keras momentum, as the reference code")
-    a('--pretrained', nargs='?', const=True, default=False, metavar='WEIGHTS',
-      help="start from ImageNet weights: timm's (flag alone) or a .pth/.safetensors file")
-    a('--n-per-class', help="keep at most N images per class, or TRAIN,TEST")
-    a('--augment', default='table3', choices=('table3', 'gpu', 'none'), help="training augmentation (default: table3)")
-    a('--preprocess', default='caffe', help="input preprocessing: caffe (paper), tf, torch or a timm arch name")
-    a('--test-as-valid', action='store_true', help="validate on the test split, as the paper does")
-    a('--seed', type=int, default=42, help="random seed (default: 42)")
     a('--out', default='compare', help="output folder (default: ./compare)")
-    a('--workers', type=int, help="DataLoader worker processes (default: fastai's)")
-    a('--threads', type=int, help="torch CPU threads (1 is often faster on a busy machine)")
+    from wisefast.cli import add_recipe_args
+    add_recipe_args(p)
     return p
 
 def compare_main(argv=None) -> int:

@@ -43,7 +43,7 @@ def gradcam(model:nn.Module, xb:torch.Tensor, targets=None, layer=None) -> np.nd
     model.train(was_training)
     return np.clip(maps, 0, 1)
 
-# %% ../nbs/09_interpret.ipynb #337e82d1
+# %% ../nbs/09_interpret.ipynb #98498415
 def _as_learner(model):
     "A `Learner` or a `WiseModel` from a `Learner`, a model, an `export.pkl` / run folder or a `.safetensors` file."
     if isinstance(model, (Learner, nn.Module)): return model
@@ -78,7 +78,7 @@ def _to_uint8(x) -> np.ndarray:
     if x.max() <= 1: x = x*255
     return x.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy()
 
-# %% ../nbs/09_interpret.ipynb #a1be5a19
+# %% ../nbs/09_interpret.ipynb #219cfb46
 def _name(model, i:int) -> str:
     "Column title: a file's stem or run folder, else the model's head variant."
     if isinstance(model, (str, Path)):
@@ -123,7 +123,7 @@ def plot_gradcam(models, items, fname=None, names=None, targets=None, layer=None
         fig.savefig(fname, dpi=110); plt.close(fig)
     return fig
 
-# %% ../nbs/09_interpret.ipynb #963d9099
+# %% ../nbs/09_interpret.ipynb #3426f788
 def _is_model(p:Path) -> bool:
     return p.suffix in ('.pkl', '.safetensors') or (p.is_dir() and (p/'export.pkl').exists())
 

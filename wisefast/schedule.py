@@ -48,7 +48,7 @@ def paper_sgd(params, lr, mom:float=0.9, wd:float=0.) -> Optimizer:
     "The paper's optimizer in fastai form: `SGD` with momentum 0.9 and no weight decay"
     return SGD(params, lr, mom=mom, wd=wd)
 
-# %% ../nbs/04_schedule.ipynb #9415fc2d
+# %% ../nbs/04_schedule.ipynb #126553dd
 @contextmanager
 def _loop_from(learn:Learner, start_epoch:int):
     "Make `learn.fit` run epochs `start_epoch..n_epoch-1` only, with no events for the earlier ones"
@@ -62,7 +62,7 @@ def _loop_from(learn:Learner, start_epoch:int):
     try: yield
     finally: learn.__dict__.pop('_do_fit', None)
 
-# %% ../nbs/04_schedule.ipynb #1e605ff1
+# %% ../nbs/04_schedule.ipynb #9ae597ca
 @contextmanager
 def _keep_last_batch(dl, keep:bool=True):
     "Temporarily make `dl` yield its last partial batch, as Keras does"
@@ -71,7 +71,7 @@ def _keep_last_batch(dl, keep:bool=True):
     try: yield
     finally: dl.drop_last = old
 
-# %% ../nbs/04_schedule.ipynb #558c12db
+# %% ../nbs/04_schedule.ipynb #b6876c6d
 @patch
 def fit_staircase(self:Learner, n_epoch:int, lr=0.045, factor:float=0.94, every:int=2, start_epoch:int=0,
                   keras_exact:bool=False, cbs=None, wd=None, reset_opt:bool=False):
@@ -88,14 +88,14 @@ def fit_staircase(self:Learner, n_epoch:int, lr=0.045, factor:float=0.94, every:
         sched = {'lr': SchedStaircase(lrs, factor, every, n)}
         self.fit(n_epoch, lr=lrs, wd=wd, cbs=[ParamScheduler(sched)]+L(cbs))
 
-# %% ../nbs/04_schedule.ipynb #fd28e372
+# %% ../nbs/04_schedule.ipynb #d5626093
 def _safe_load(file, device):
     "`torch.load` with `weights_only=True`, allowing the numpy scalars and `L` fastai optimizer states contain"
     core = np._core if hasattr(np, "_core") else np.core
     ok = [L, core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]
     with torch.serialization.safe_globals(ok): return torch.load(file, map_location=device, weights_only=True)
 
-# %% ../nbs/04_schedule.ipynb #7e4f93a7
+# %% ../nbs/04_schedule.ipynb #72441bad
 @patch
 def save_checkpoint(self:Learner, file, epoch:int, with_opt:bool=True, **extra) -> Path:
     "Atomically save weights, optimizer state (if `with_opt`), `epoch` and `extra` to `file` in `path/model_dir`"
@@ -111,7 +111,7 @@ def save_checkpoint(self:Learner, file, epoch:int, with_opt:bool=True, **extra) 
     os.replace(tmp, file)
     return file
 
-# %% ../nbs/04_schedule.ipynb #000f0a30
+# %% ../nbs/04_schedule.ipynb #81730b1f
 @patch
 def load_checkpoint(self:Learner, file, with_opt:bool=True) -> dict:
     "Load a `save_checkpoint` file into the model (and optimizer); return the rest (`epoch`, ...)"
@@ -125,7 +125,7 @@ def load_checkpoint(self:Learner, file, with_opt:bool=True) -> dict:
         self.opt.load_state_dict(opt)
     return state
 
-# %% ../nbs/04_schedule.ipynb #034da539
+# %% ../nbs/04_schedule.ipynb #0443d431
 class CheckpointCallback(TrackerCallback):
     "Save `last` after every epoch and `best` when `monitor` improves, atomically, with optimizer state and epoch"
     order = TrackerCallback.order+1
@@ -155,7 +155,7 @@ class CheckpointCallback(TrackerCallback):
         if state.get('monitor') == self.monitor: self.best = state['best']
         return state['epoch']+1
 
-# %% ../nbs/04_schedule.ipynb #f8338c3c
+# %% ../nbs/04_schedule.ipynb #9725b9d7
 class EpochSeed(Callback):
     "Re-seed all random generators from `seed` and the epoch number at the start of every epoch"
     order = -20
