@@ -12,17 +12,20 @@ export HF_HUB_OFFLINE ?= 1
 export NO_ALBUMENTATIONS_UPDATE := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup train test test-fast docs clean
-setup: $(VENV)/.installed
+# the stamp names pyproject.toml's content, so a changed dependency list re-installs but a mere touch does not
+STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-$(VENV)/.installed: pyproject.toml
+.PHONY: setup train test docs clean
+setup: $(STAMP)
+
+$(STAMP):
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e ".[dev]"
 	# the authors' ImageDataGenerator, the reference for augmentation tests and benchmarks (pure Python)
 	$(BIN)/pip install -q --no-deps keras_preprocessing==1.1.2
-	touch $@
+	rm -f $(VENV)/.installed-* && touch $@
 
 train: setup
 	$(BIN)/wisefast train
