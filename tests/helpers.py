@@ -1,21 +1,13 @@
 "Small real-image data sets for tests: Fashion-MNIST when the Debian package is installed, else scikit-learn digits."
-import gzip
 from pathlib import Path
 import numpy as np
 from PIL import Image
-
-FASHION = Path('/usr/share/datasets/fashion-mnist')
-
-def _idx(fn):
-    with gzip.open(fn) as f: data = f.read()
-    ndim = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+from wisefast.data import read_idx, DEBIAN_FASHION_MNIST as FASHION
 
 def real_images(n_per_class=40, seed=0):
     "`(images uint8 (N,H,W), labels, name)`: a stratified slice of Fashion-MNIST's training set, or of sklearn digits."
     if (FASHION/'train-images-idx3-ubyte.gz').exists():
-        X, y, name = _idx(FASHION/'train-images-idx3-ubyte.gz'), _idx(FASHION/'train-labels-idx1-ubyte.gz'), 'fashion_mnist'
+        X, y, name = read_idx(FASHION/'train-images-idx3-ubyte.gz'), read_idx(FASHION/'train-labels-idx1-ubyte.gz'), 'fashion_mnist'
     else:
         from sklearn.datasets import load_digits
         d = load_digits()
