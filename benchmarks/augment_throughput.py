@@ -3,10 +3,14 @@
 Side by side in one run: the authors' `ImageDataGenerator` (keras_preprocessing 1.1.2), wisefast's `table3`
 (albumentations, CPU), a resize-only pipeline, and `table3_batch` (fastai batch transforms, here on the CPU).
 Every pipeline decodes the JPEG and stretches it to 224x224 with nearest-neighbour resampling (as the reference).
+Through the DataLoader every row is `wise_dblock`'s pipeline with only the augmentation swapped.
 
-    python benchmarks/augment_throughput.py [--n 200] [--reps 2] [--out benchmarks/results/augment_throughput.md]
+    python benchmarks/augment_throughput.py [--n 200] [--rounds 3] [--out benchmarks/results/augment_throughput.md]
+
+The machine is shared and noisy, so every figure is measured in `--rounds` interleaved rounds (each round measures
+every pipeline once); rates are medians over rounds and each ratio is the median of the per-round ratios.
 """
-import argparse, gzip, os, platform, sys, tempfile, time, warnings
+import argparse, gzip, os, platform, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 warnings.filterwarnings('ignore')
@@ -14,10 +18,11 @@ import cv2, numpy as np, torch
 from PIL import Image
 from sklearn.datasets import load_sample_images
 from keras_preprocessing.image import ImageDataGenerator, load_img, img_to_array
-from fasttransform import Transform
-from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, PILImage, Resize, ResizeMethod, get_image_files,
-                               parent_label, RandomSplitter, TensorImage)
-from wisefast.augment import table3, table3_batch, AlbumentationsTransform
+import albumentations as A
+from fasttransform import Pipeline
+from fastai.vision.all import IntToFloatTensor, RandomSplitter, TensorImage, get_image_files
+from wisefast.augment import table3, table3_batch, Preprocess
+from wisefast.data import wise_dblock
 
 SIZE = 224
 TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
@@ -41,8 +46,8 @@ def write_jpegs(dest, n):
 
 def load_resized(f): return np.asarray(Image.open(f).convert('RGB').resize((SIZE, SIZE), Image.NEAREST))
 
-def per_core(files, reps):
-    "Single process, single thread: best images/s over `reps` interleaved passes (so load changes hit all alike)."
+def per_core(files):
+    "One process, one thread: images/s of each pipeline over all `files` (one round)."
     idg, aug, tb = ImageDataGenerator(**TABLE3), table3(**TABLE3), table3_batch(**TABLE3)
     arrays = [load_resized(f) for f in files]                   # for the augmentation alone, on decoded 224 px images
     def batch(fs):
@@ -56,30 +61,36 @@ def per_core(files, reps):
         table3_batch=lambda: [batch(files[i:i+32]) for i in range(0, len(files), 32)],
         keras_aug=lambda: [idg.random_transform(x.astype(np.float32)) for x in arrays],
         table3_aug=lambda: [aug(image=x)['image'] for x in arrays])
-    best = {k: 0. for k in runs}
-    for _ in range(reps):
-        for k, run in runs.items():
-            t = time.perf_counter(); run()
-            best[k] = max(best[k], len(files)/(time.perf_counter() - t))
-    return best
+    out = {}
+    for k, run in runs.items():
+        t = time.perf_counter(); run()
+        out[k] = len(files)/(time.perf_counter() - t)
+    return out
 
-class KerasItem(Transform):
-    "The authors' `random_transform` as a fastai item transform (train only), for the DataLoader comparison."
-    split_idx,order = 0,2
-    def __init__(self): self.idg = ImageDataGenerator(**TABLE3)
-    def encodes(self, x:PILImage):
-        return PILImage.create(np.clip(self.idg.random_transform(np.asarray(x, np.float32)), 0, 255).astype(np.uint8))
+class KerasAug(A.ImageOnlyTransform):
+    "The authors' `random_transform` as an albumentations transform, to run in `wise_dblock`'s place of `table3`."
+    def __init__(self): super().__init__(p=1.); self.idg = ImageDataGenerator(**TABLE3)
+    def apply(self, img, **params):
+        return np.clip(self.idg.random_transform(img.astype(np.float32)), 0, 255).astype(np.uint8)
 
-def dataloader_rate(path, item_tfms, batch_tfms=None, epochs=2, workers=2, bs=32):
-    "Steady-state images/s through a fastai DataLoader: persistent `workers`, one untimed warm-up epoch."
-    resize = Resize(SIZE, method=ResizeMethod.Squish, resamples=(Image.NEAREST, Image.NEAREST))
-    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
-                       splitter=RandomSplitter(0., seed=0), item_tfms=[resize, *item_tfms], batch_tfms=batch_tfms)
-    dl = dblock.dataloaders(path, bs=bs, num_workers=workers, drop_last=False, persistent_workers=workers > 0).train
-    for _ in dl: pass
-    n, t = 0, time.perf_counter()
-    for _ in range(epochs):
-        for xb, _ in dl: n += len(xb)
+AUGMENT = dict(keras=KerasAug, table3=lambda: True, resize=lambda: False, table3_batch=lambda: 'gpu')
+
+def dataloader_rate(path, name, repeat, cpu_batch_tfms=False, workers=2, bs=32, skip=3):
+    """Images/s of `wise_dblock(augment=...)` through a fastai DataLoader with `workers`: one epoch of every file
+    `repeat` times, timed from batch `skip` on (so the workers' start-up is left out). Without `cpu_batch_tfms` the
+    batch transforms (which run on the GPU when training) are left out, except `table3_batch`'s, which run here in the
+    main process on the CPU; with it, `IntToFloatTensor` and the reference's 'caffe' `Preprocess` run in the main
+    process for every row."""
+    get_items = lambda p: get_image_files(p)*repeat
+    dl = wise_dblock(SIZE, augment=AUGMENT[name](), preprocess=None, splitter=RandomSplitter(0., seed=0),
+                     get_items=get_items).dataloaders(path, bs=bs, num_workers=workers, drop_last=True).train
+    tfms = [IntToFloatTensor(), Preprocess('caffe')] if cpu_batch_tfms else []
+    if name == 'table3_batch': tfms = [IntToFloatTensor(), *table3_batch(**TABLE3), *tfms[1:]]
+    dl.after_batch = Pipeline(tfms)
+    n, skip = 0, min(skip, len(dl)//4)
+    for i, (xb, _) in enumerate(dl):
+        if i == skip: t = time.perf_counter()
+        if i >= skip: n += len(xb)
     return n/(time.perf_counter() - t)
 
 def keras_flow_rate(path, epochs=1, bs=32):
@@ -90,51 +101,98 @@ def keras_flow_rate(path, epochs=1, bs=32):
     for _ in range(epochs*len(it)): n += len(next(it)[0])
     return n/(time.perf_counter() - t)
 
+def keras_workers_rate(files, repeat, workers=2, bs=32, skip=3):
+    """The reference's own iterator (`flow_from_directory`, a Keras `Sequence` of batches) in a torch DataLoader's
+    `workers`: Keras' pipeline parallelised without fastai. One epoch of every file `repeat` times (symlinks)."""
+    with tempfile.TemporaryDirectory() as d:
+        for f in files:
+            (Path(d)/f.parent.name).mkdir(exist_ok=True)
+            for k in range(repeat): os.symlink(f, Path(d)/f.parent.name/f'{k}_{f.name}')
+        it = ImageDataGenerator(**TABLE3).flow_from_directory(d, target_size=(SIZE, SIZE), batch_size=bs,
+                                                              interpolation='nearest', class_mode='categorical')
+        dl = torch.utils.data.DataLoader(it, batch_size=None, shuffle=True, num_workers=workers)
+        n, skip = 0, min(skip, len(dl)//4)
+        for i, (xb, _) in enumerate(dl):
+            if i == skip: t = time.perf_counter()
+            if i >= skip: n += len(xb)
+    return n/(time.perf_counter() - t)
+
+def med(xs): return statistics.median(xs)
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--n', type=int, default=200, help='number of JPEG files')
-    p.add_argument('--reps', type=int, default=2, help='passes per single-process measurement (best is kept)')
+    p.add_argument('--rounds', type=int, default=3, help='interleaved rounds; medians are reported')
+    p.add_argument('--repeat', type=int, default=10, help='DataLoader epoch: every file this many times')
     p.add_argument('--workers', type=int, default=2)
     p.add_argument('--out', help='write the markdown results here')
     a = p.parse_args()
     cv2.setNumThreads(1); torch.set_num_threads(1)
-    load0 = os.getloadavg()[0]
+    load0, t0 = os.getloadavg()[0], time.time()
+    pc, dl, dlc = [], [], []                                     # per round: {pipeline: images/s}
     with tempfile.TemporaryDirectory() as d:
         path = Path(d)
         files = write_jpegs(path, a.n)
-        pc = per_core(files, a.reps)
-        dl = dict(keras=dataloader_rate(path, [KerasItem()], workers=a.workers),
-                  table3=dataloader_rate(path, [AlbumentationsTransform(table3(**TABLE3))], workers=a.workers),
-                  resize=dataloader_rate(path, [], workers=a.workers),
-                  table3_batch=dataloader_rate(path, [], table3_batch(**TABLE3), workers=a.workers))
-        flow = keras_flow_rate(path)
+        for r in range(a.rounds):
+            pc.append(per_core(files))
+            dl.append({k: dataloader_rate(path, k, a.repeat, workers=a.workers) for k in AUGMENT})
+            dlc.append({k: dataloader_rate(path, k, a.repeat, True, workers=a.workers) for k in ('keras', 'table3', 'resize')})
+            print(f'round {r + 1}/{a.rounds}: per core {pc[-1]["table3"]:.0f} img/s, DataLoader {dl[-1]["table3"]:.0f} img/s '
+                  f'(table3)', file=sys.stderr, flush=True)
+        flow, flow_workers = keras_flow_rate(path), keras_workers_rate(files, a.repeat, a.workers)
+    rate = lambda rounds, k: med([o[k] for o in rounds])
+    ratio = lambda rounds, k1, k2: med([o[k1]/o[k2] for o in rounds])
     names = dict(keras='Keras `ImageDataGenerator` (keras_preprocessing 1.1.2)', table3='wisefast `table3` (albumentations)',
                  resize='resize only (no augmentation)', table3_batch='wisefast `table3_batch` (fastai batch tfms, on CPU)')
     lines = [f'Command: `{" ".join(["python", *sys.argv])}`', '',
              f'{a.n} JPEGs (half 300x400 photo crops, half 150x150 Fashion-MNIST), decoded and stretched to {SIZE}x{SIZE} '
              f'(nearest), Table 3 arguments. Machine: {os.cpu_count()} CPU cores shared with other jobs '
-             f'(load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end), {platform.processor() or platform.machine()}, '
-             f'torch {torch.__version__}, OpenCV {cv2.__version__}. Per core: one process, one thread (OpenCV and torch), best of '
-             f'{a.reps} interleaved passes. DataLoader: fastai, `num_workers={a.workers}` (persistent), bs 32, 2 timed epochs after a warm-up epoch; '
-             f'`table3_batch` runs in the main process after collation, on the CPU with one torch thread.', '',
-             '| pipeline | per core (img/s) | DataLoader, 2 workers (img/s) |', '|---|---:|---:|']
-    for k in names: lines.append(f'| {names[k]} | {pc[k]:.0f} | {dl[k]:.0f} |')
-    lines.append(f'| Keras `flow_from_directory` (the reference iterator, 1 process) | {flow:.0f} | |')
-    lines += ['', '| ratio | per core | DataLoader | goal |', '|---|---:|---:|---|',
-              f'| `table3` / Keras | {pc["table3"]/pc["keras"]:.1f}x | {dl["table3"]/dl["keras"]:.1f}x | >= 5x |',
-              f'| `table3` / resize only | {pc["table3"]/pc["resize"]:.2f}x | {dl["table3"]/dl["resize"]:.2f}x | >= 0.5x |',
-              f'| `table3_batch` (CPU) / Keras | {pc["table3_batch"]/pc["keras"]:.1f}x | {dl["table3_batch"]/dl["keras"]:.1f}x | |',
-              f'| `table3_batch` (CPU) / resize only | {pc["table3_batch"]/pc["resize"]:.2f}x | {dl["table3_batch"]/dl["resize"]:.2f}x | |']
-    lines += ['', f'Augmentation alone (decoded 224 px arrays, per core): Keras {1e3/pc["keras_aug"]:.1f} ms/img, '
-              f'`table3` {1e3/pc["table3_aug"]:.2f} ms/img ({pc["table3_aug"]/pc["keras_aug"]:.1f}x); '
-              f'decode + resize {1e3/pc["resize"]:.2f} ms/img.', '',
-              'Notes. The per-core column is the cost of the pipelines themselves. The DataLoader column adds fastai\'s '
-              'own per-item work (`PILImage.create`, `Resize`, `ToTensor`, collation, the batch transforms in the main '
-              'process), the same for every row, which compresses the ratios; with 2 workers on 2 busy cores the '
-              'workers also compete with the main process. `table3_batch` is meant for a GPU: on the CPU its '
-              '`grid_sample` warp of whole batches with one thread is slower than OpenCV per image. The machine was '
-              'shared with other jobs (see the load averages), so absolute figures vary by about 30% between runs; the '
-              'ratios within a column are more stable.']
+             f'(load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end, {(time.time() - t0)/60:.0f} min), '
+             f'{platform.processor() or platform.machine()}, torch {torch.__version__}, OpenCV {cv2.__version__}. '
+             f'{a.rounds} interleaved rounds: rates are medians over rounds, ratios medians of the per-round ratios.', '',
+             f'- **Per core**: one process, one thread (OpenCV and torch), each pipeline over all {a.n} files.',
+             f'- **DataLoader**: `wise_dblock(augment=...)`, the same fastai pipeline for every row (`RGBImage`, `Stretch`, '
+             f'the augmentation, channels-last collation by `WiseDL`), `num_workers={a.workers}`, bs 32; one epoch of '
+             f'{a.n * a.repeat} items (every file {a.repeat} times), timed from the 4th batch. The Keras row runs the '
+             f"authors' `random_transform` in `table3`'s place. What the workers deliver: the batch transforms, which "
+             f'run on the GPU in training, are left out, except for `table3_batch`, whose augmentation runs here in '
+             f'the main process on the CPU with one torch thread.',
+             '- **+ CPU batch tfms**: the same, with `IntToFloatTensor` and the reference\'s `Preprocess(\'caffe\')` in '
+             'the main process, on the CPU (CPU-only training).', '',
+             f'| pipeline | per core (img/s) | DataLoader, {a.workers} workers (img/s) | + CPU batch tfms (img/s) |',
+             '|---|---:|---:|---:|']
+    for k in names:
+        c = f'{rate(dlc, k):.0f}' if k in dlc[0] else ''
+        lines.append(f'| {names[k]} | {rate(pc, k):.0f} | {rate(dl, k):.0f} | {c} |')
+    lines.append(f'| Keras `flow_from_directory` (the reference iterator; per core: 1 process; DataLoader: a Keras '
+                 f'`Sequence` in {a.workers} torch workers, once) | {flow:.0f} | {flow_workers:.0f} | |')
+    lines += ['', '| ratio | per core | DataLoader | + CPU batch tfms | goal |', '|---|---:|---:|---:|---|',
+              f'| `table3` / Keras | {ratio(pc, "table3", "keras"):.1f}x | {ratio(dl, "table3", "keras"):.1f}x | '
+              f'{ratio(dlc, "table3", "keras"):.1f}x | >= 5x |',
+              f'| `table3` / resize only | {ratio(pc, "table3", "resize"):.2f}x | {ratio(dl, "table3", "resize"):.2f}x | '
+              f'{ratio(dlc, "table3", "resize"):.2f}x | >= 0.5x |',
+              f'| `table3_batch` (CPU) / Keras | {ratio(pc, "table3_batch", "keras"):.1f}x | '
+              f'{ratio(dl, "table3_batch", "keras"):.1f}x | | |',
+              f'| `table3_batch` (CPU) / resize only | {ratio(pc, "table3_batch", "resize"):.2f}x | '
+              f'{ratio(dl, "table3_batch", "resize"):.2f}x | | |']
+    per_round = lambda rounds, k1, k2: ', '.join(f'{o[k1]/o[k2]:.2f}' for o in rounds)
+    lines += ['', f'Per-round ratios, `table3` / Keras: per core {per_round(pc, "table3", "keras")}; DataLoader '
+              f'{per_round(dl, "table3", "keras")}. `table3` / resize only: per core {per_round(pc, "table3", "resize")}; '
+              f'DataLoader {per_round(dl, "table3", "resize")}.', '',
+              f'Augmentation alone (decoded 224 px arrays, per core): Keras {1e3/rate(pc, "keras_aug"):.1f} ms/img, '
+              f'`table3` {1e3/rate(pc, "table3_aug"):.2f} ms/img ({ratio(pc, "table3_aug", "keras_aug"):.1f}x); '
+              f'decode + resize {1e3/rate(pc, "resize"):.2f} ms/img.']
+    ms = {k: 1e3*a.workers/rate(dl, k) for k in ('keras', 'table3', 'resize')}      # CPU ms per image in the loader
+    common, k_aug, t_aug = ms['resize'], ms['keras'] - ms['resize'], ms['table3'] - ms['resize']
+    lines += ['', f'Where the DataLoader time goes ({a.workers} cores / rate = CPU time per image): Keras '
+              f'{ms["keras"]:.2f} ms, `table3` {ms["table3"]:.2f} ms, resize only {ms["resize"]:.2f} ms. So in the '
+              f'loader `table3` adds {t_aug:.2f} ms to resize-only and Keras {k_aug:.2f} ms ({k_aug/t_aug:.1f}x); the '
+              f'{common:.2f} ms every row shares (decode and resize, {1e3/rate(pc, "resize"):.2f} ms per core, plus '
+              f"fastai's per-item transforms, collation and the workers' hand-over) makes `table3` / Keras "
+              f'({common:.2f} + {k_aug:.2f}) / ({common:.2f} + {t_aug:.2f}) = {(common + k_aug)/(common + t_aug):.1f}x. '
+              f'A free augmentation would give {(common + k_aug)/common:.1f}x; 5x needs `table3` to add at most '
+              f'{(common + k_aug)/5 - common:.2f} ms per image here. The reference iterator parallelised without fastai '
+              f'(last row) is no faster than the Keras row, so the shared cost is not a handicap of the Keras row.']
     text = '\n'.join(lines) + '\n'
     print(text)
     if a.out: Path(a.out).write_text('# Table 3 augmentation throughput\n\n' + text)

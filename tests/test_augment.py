@@ -7,8 +7,8 @@ from sklearn.datasets import load_sample_images
 from keras_preprocessing.image import ImageDataGenerator
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, PILImage, Resize, ResizeMethod, TensorImage,
                                IntToFloatTensor)
-from wisefast.augment import (table3, table3_batch, KerasAffine, KerasChannelShift, KerasBrightness, Preprocess,
-                              AlbumentationsTransform)
+from wisefast.augment import (table3, table3_batch, KerasAffine, KerasChannelShift, KerasBrightness, KerasColor,
+                              keras_color, Preprocess, AlbumentationsTransform)
 
 FMNIST = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz'
 TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
@@ -54,6 +54,24 @@ def test_same_params_same_output(name):
             ours, keras = cpu_with_keras_params(x, p), idg.apply_transform(x, p)
             # the brightness step truncates to integers; float rounding can move a value across an integer
             assert np.abs(ours - keras).max() <= 1 and (ours != keras).mean() < 0.01
+
+@pytest.mark.parametrize('name', list(IMAGES))
+def test_table3_steps_match_keras(name):
+    "`table3`'s own steps (`KerasAffine`, then the one-pass `keras_color`) give Keras' output for Keras' parameters."
+    np.random.seed(2)
+    idg, aug = ImageDataGenerator(**TABLE3), table3(**TABLE3)
+    assert [type(t) for t in aug.transforms] == [KerasAffine, KerasColor]
+    n_diff = n_px = 0
+    for img in IMAGES[name]:
+        x = img.astype(np.float32)
+        for _ in range(10):
+            p = idg.get_random_transform(x.shape)
+            ours = keras_color(KerasAffine().apply(img, **{k: p[k] for k in GEOMETRY}), p['channel_shift_intensity'],
+                               p['brightness'])
+            d = np.abs(ours.astype(int) - idg.apply_transform(x, p))
+            assert d.max() <= 2                   # one level before a brightness factor up to 1.2
+            n_diff, n_px = n_diff + (d > 0).sum(), n_px + d.size
+    assert n_diff/n_px < 0.01
 
 @pytest.mark.parametrize('fill_mode', ['constant', 'reflect'])
 def test_other_fill_modes(fill_mode):

@@ -1,0 +1,18 @@
+"The augmentation benchmark runs end to end (tiny sizes; no timing is asserted) and reports every row and ratio."
+import os, re, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+def test_augment_throughput_smoke(tmp_path):
+    out = tmp_path/'aug.md'
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1'}
+    subprocess.run([sys.executable, 'benchmarks/augment_throughput.py', '--n', '24', '--rounds', '1', '--repeat', '2',
+                    '--out', str(out)], cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    text = out.read_text()
+    for row in ('Keras `ImageDataGenerator`', 'wisefast `table3`', 'resize only', 'wisefast `table3_batch`',
+                'Keras `flow_from_directory`'):
+        assert re.search(rf'\| {re.escape(row)}[^|]*\| \d+ \|', text), row
+    for ratio in ('`table3` / Keras', '`table3` / resize only'):
+        m = re.search(rf'\| {re.escape(ratio)} \| ([\d.]+)x \| ([\d.]+)x \| ([\d.]+)x \|', text)
+        assert m and all(float(v) > 0 for v in m.groups()), ratio
