@@ -73,11 +73,19 @@ class KerasAug(A.ImageOnlyTransform):
     def apply(self, img, **params):
         return np.clip(self.idg.random_transform(img.astype(np.float32)), 0, 255).astype(np.uint8)
 
+def steady_rate(dl, skip=3):
+    "Images/s over one pass of `dl`, timed from batch `skip` on (leaves out the workers' start-up)."
+    n, skip = 0, min(skip, len(dl)//4)
+    for i, (xb, _) in enumerate(dl):
+        if i == skip: t = time.perf_counter()
+        if i >= skip: n += len(xb)
+    return n/(time.perf_counter() - t)
+
 AUGMENT = dict(keras=KerasAug, table3=lambda: True, resize=lambda: False, table3_batch=lambda: 'gpu')
 
-def dataloader_rate(path, name, repeat, cpu_batch_tfms=False, workers=2, bs=32, skip=3):
+def dataloader_rate(path, name, repeat, cpu_batch_tfms=False, workers=2, bs=32):
     """Images/s of `wise_dblock(augment=...)` through a fastai DataLoader with `workers`: one epoch of every file
-    `repeat` times, timed from batch `skip` on (so the workers' start-up is left out). Without `cpu_batch_tfms` the
+    `repeat` times, timed by `steady_rate`. Without `cpu_batch_tfms` the
     batch transforms (which run on the GPU when training) are left out, except `table3_batch`'s, which run here in the
     main process on the CPU; with it, `IntToFloatTensor` and the reference's 'caffe' `Preprocess` run in the main
     process for every row."""
@@ -87,11 +95,7 @@ def dataloader_rate(path, name, repeat, cpu_batch_tfms=False, workers=2, bs=32, 
     tfms = [IntToFloatTensor(), Preprocess('caffe')] if cpu_batch_tfms else []
     if name == 'table3_batch': tfms = [IntToFloatTensor(), *table3_batch(**TABLE3), *tfms[1:]]
     dl.after_batch = Pipeline(tfms)
-    n, skip = 0, min(skip, len(dl)//4)
-    for i, (xb, _) in enumerate(dl):
-        if i == skip: t = time.perf_counter()
-        if i >= skip: n += len(xb)
-    return n/(time.perf_counter() - t)
+    return steady_rate(dl)
 
 def keras_flow_rate(path, epochs=1, bs=32):
     "The reference's own iterator: `flow_from_directory` (one process), decode + resize + augment."
@@ -101,7 +105,7 @@ def keras_flow_rate(path, epochs=1, bs=32):
     for _ in range(epochs*len(it)): n += len(next(it)[0])
     return n/(time.perf_counter() - t)
 
-def keras_workers_rate(files, repeat, workers=2, bs=32, skip=3):
+def keras_workers_rate(files, repeat, workers=2, bs=32):
     """The reference's own iterator (`flow_from_directory`, a Keras `Sequence` of batches) in a torch DataLoader's
     `workers`: Keras' pipeline parallelised without fastai. One epoch of every file `repeat` times (symlinks)."""
     with tempfile.TemporaryDirectory() as d:
@@ -110,12 +114,7 @@ def keras_workers_rate(files, repeat, workers=2, bs=32, skip=3):
             for k in range(repeat): os.symlink(f, Path(d)/f.parent.name/f'{k}_{f.name}')
         it = ImageDataGenerator(**TABLE3).flow_from_directory(d, target_size=(SIZE, SIZE), batch_size=bs,
                                                               interpolation='nearest', class_mode='categorical')
-        dl = torch.utils.data.DataLoader(it, batch_size=None, shuffle=True, num_workers=workers)
-        n, skip = 0, min(skip, len(dl)//4)
-        for i, (xb, _) in enumerate(dl):
-            if i == skip: t = time.perf_counter()
-            if i >= skip: n += len(xb)
-    return n/(time.perf_counter() - t)
+        return steady_rate(torch.utils.data.DataLoader(it, batch_size=None, shuffle=True, num_workers=workers))
 
 def med(xs): return statistics.median(xs)
 
