@@ -10,7 +10,7 @@ Through the DataLoader every row is `wise_dblock`'s pipeline with only the augme
 The machine is shared and noisy, so every figure is measured in `--rounds` interleaved rounds (each round measures
 every pipeline once); rates are medians over rounds and each ratio is the median of the per-round ratios.
 """
-import argparse, gzip, os, platform, statistics, sys, tempfile, time, warnings
+import argparse, os, platform, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 warnings.filterwarnings('ignore')
@@ -22,7 +22,7 @@ import albumentations as A
 from fasttransform import Pipeline
 from fastai.vision.all import IntToFloatTensor, RandomSplitter, TensorImage, get_image_files
 from wisefast.augment import table3, table3_batch, Preprocess
-from wisefast.data import wise_dblock
+from wisefast.data import wise_dblock, read_idx
 
 SIZE = 224
 TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
@@ -33,7 +33,7 @@ FMNIST = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz'
 def write_jpegs(dest, n):
     "Half random 300x400 crops of scikit-learn's sample photos, half Fashion-MNIST upscaled to 150 px RGB (like Intel)."
     rng, photos = np.random.default_rng(0), load_sample_images().images
-    with gzip.open(FMNIST) as f: fm = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    fm = read_idx(FMNIST)
     for i in range(n):
         if i % 2:
             img = photos[i % 4 // 2]

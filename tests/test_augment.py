@@ -1,5 +1,5 @@
 "Table 3 augmentation vs the authors' `ImageDataGenerator` (keras_preprocessing 1.1.2) on real images."
-import gzip, os
+import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 import cv2, numpy as np, pytest, torch
 from scipy.stats import ks_2samp
@@ -7,6 +7,7 @@ from sklearn.datasets import load_sample_images
 from keras_preprocessing.image import ImageDataGenerator
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, PILImage, Resize, ResizeMethod, TensorImage,
                                IntToFloatTensor)
+from wisefast.data import read_idx
 from wisefast.augment import (table3, table3_batch, KerasAffine, KerasChannelShift, KerasBrightness, KerasColor,
                               keras_color, Preprocess, AlbumentationsTransform)
 
@@ -17,7 +18,7 @@ TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1,
 
 def fmnist(n, size):
     "`n` Fashion-MNIST test images (every 97th, mixed classes), upscaled to `size`, stacked to RGB `uint8`."
-    with gzip.open(FMNIST) as f: x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[::97][:n]
+    x = read_idx(FMNIST)[::97][:n]
     return [np.stack([cv2.resize(o, (size, size), interpolation=cv2.INTER_LINEAR)]*3, -1) for o in x]
 
 def photos(n, size):

@@ -132,7 +132,7 @@ def digits_folder(dest=None) -> Path:
     tmp.replace(dest)
     return dest
 
-# %% ../nbs/10_cli.ipynb #020d3737
+# %% ../nbs/10_cli.ipynb #e00d4710
 def _source(data:str):
     "Dataset name or folder for `wise_dls`; Fashion-MNIST falls back to digits when not installed"
     if data == 'digits': return digits_folder()
@@ -144,12 +144,18 @@ def _source(data:str):
             return digits_folder()
     return data
 
+def _dls_kwargs(cfg:dict) -> dict:
+    "`wise_dls` arguments from the data options of `add_recipe_args` (`cfg`: parsed options as a dict)"
+    aug = {'table3': True, 'gpu': 'gpu', 'none': False}[cfg.get('augment') or 'table3']
+    return dict(n_per_class=_n_per_class(cfg.get('n_per_class')), augment=aug, preprocess=cfg['preprocess'],
+                test_as_valid=cfg['test_as_valid'], path=cfg.get('path'))
+
 def _print_table(rows, title=None):
     w = max(len(k) for k, _ in rows)
     if title: print(f"\n{title}")
     for k, v in rows: print(f"  {k:<{w}}  {v:.4f}" if isinstance(v, float) else f"  {k:<{w}}  {v}")
 
-# %% ../nbs/10_cli.ipynb #a2b962d4
+# %% ../nbs/10_cli.ipynb #5e84e587
 def train(cfg:dict):
     "Run `wisefast train` with the options `cfg` (see `train_parser`); return the trained `Learner`"
     import torch, pandas as pd
@@ -157,16 +163,13 @@ def train(cfg:dict):
     from wisefast.data import wise_test_dl
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
     out = Path(cfg['out']).expanduser()
-    aug = {'table3': True, 'gpu': 'gpu', 'none': False}[cfg.get('augment', 'table3')]
-    dls_kwargs = dict(n_per_class=cfg['n_per_class'], augment=aug, preprocess=cfg['preprocess'],
-                      test_as_valid=cfg['test_as_valid'], path=cfg.get('path'))
     kw = {k: cfg[k] for k in ('arch', 'head', 'size', 'bs', 'epochs', 'pretrained', 'pool') if k in cfg}
     fp16 = cfg['fp16'] or None
     if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a GPU: training in fp32"); fp16 = None
     t0 = time.time()
     learn = getattr(recipes, cfg['recipe'])(_source(cfg['data']), lr=cfg['lr'], factor=cfg['factor'], every=cfg['every'],
                     keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'], seed=cfg['seed'],
-                    num_workers=cfg.get('workers'), fp16=fp16, dls_kwargs=dls_kwargs, **kw)
+                    num_workers=cfg.get('workers'), fp16=fp16, dls_kwargs=_dls_kwargs(cfg), **kw)
     elapsed = time.time() - t0
     hist = pd.read_csv(out/'history.csv')
     last, best = hist.iloc[-1], hist.loc[hist.accuracy.idxmax()]

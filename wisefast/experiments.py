@@ -212,7 +212,7 @@ def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `
     plot_curves(out, heads, title=title or f'{arch}, {epochs} epochs')
     return df
 
-# %% ../nbs/08_experiments.ipynb #e23f8849
+# %% ../nbs/08_experiments.ipynb #0f484b06
 def compare_parser() -> argparse.ArgumentParser:
     "Arguments of `wisefast compare` (named as `wisefast train`'s)."
     p = argparse.ArgumentParser(prog='wisefast compare', description="Train several heads on one dataset and "
@@ -232,14 +232,12 @@ def compare_parser() -> argparse.ArgumentParser:
 def compare_main(argv=None) -> int:
     "Entry point of `wisefast compare`: parse `argv`, run `compare_heads`, print the Markdown table."
     import torch
-    from wisefast.cli import _n_per_class, _source
+    from wisefast.cli import _dls_kwargs, _source
     a = compare_parser().parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
-    dls_kwargs = dict(n_per_class=_n_per_class(a.n_per_class), test_as_valid=a.test_as_valid, path=a.path,
-                      augment={'table3': True, 'gpu': 'gpu', 'none': False}[a.augment], preprocess=a.preprocess)
     df = compare_heads(_source(a.data), a.arch, heads=PAPER_HEADS.get(a.heads, a.heads), epochs=a.epochs, size=a.size,
                        bs=a.bs, lr=a.lr, seed=a.seed, out=a.out, pretrained=a.pretrained, recipe=a.recipe,
-                       num_workers=a.workers, dls_kwargs=dls_kwargs, factor=a.factor, every=a.every,
+                       num_workers=a.workers, dls_kwargs=_dls_kwargs(vars(a)), factor=a.factor, every=a.every,
                        keras_exact=a.keras_exact)
     print(results_markdown(df))
     print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head")
