@@ -2,8 +2,9 @@
 
 Side by side in one run: the authors' `ImageDataGenerator` (keras_preprocessing 1.1.2), wisefast's `table3`
 (albumentations, CPU), a resize-only pipeline, and `table3_batch` (fastai batch transforms, here on the CPU).
-Every pipeline decodes the JPEG and stretches it to 224x224 with nearest-neighbour resampling (as the reference).
-Through the DataLoader every row is `wise_dblock`'s pipeline with only the augmentation swapped.
+Every pipeline decodes the JPEG and stretches it to 224x224 with nearest-neighbour resampling (as the reference):
+Keras with its own `load_img`, wisefast with `LoadStretched` (the same pixels). Through the DataLoader every row is
+`wise_dblock`'s pipeline with only the augmentation swapped.
 
     python benchmarks/augment_throughput.py [--n 200] [--rounds 3] [--out benchmarks/results/augment_throughput.md]
 
@@ -22,7 +23,7 @@ import albumentations as A
 from fasttransform import Pipeline
 from fastai.vision.all import IntToFloatTensor, RandomSplitter, TensorImage, get_image_files
 from wisefast.augment import table3, table3_batch, Preprocess
-from wisefast.data import wise_dblock, read_idx
+from wisefast.data import wise_dblock, read_idx, LoadStretched
 
 SIZE = 224
 TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
@@ -44,7 +45,14 @@ def write_jpegs(dest, n):
         Image.fromarray(np.ascontiguousarray(arr)).save(dest/cls/f'{i:04d}.jpg', quality=90)
     return sorted(dest.rglob('*.jpg'))
 
-def load_resized(f): return np.asarray(Image.open(f).convert('RGB').resize((SIZE, SIZE), Image.NEAREST))
+_load = LoadStretched(SIZE)
+def load_resized(f):
+    "wisefast's loading: decode and stretch to `SIZE` (`LoadStretched`), as `H×W×3` pixels."
+    return _load(f).permute(1, 2, 0).numpy()
+
+def load_resized_pil(f):
+    "Pillow's decode and stretch (the same pixels), as fastai's `PILImage.create` and squish `Resize` make them."
+    return np.asarray(Image.open(f).convert('RGB').resize((SIZE, SIZE), Image.NEAREST))
 
 def per_core(files):
     "One process, one thread: images/s of each pipeline over all `files` (one round)."
@@ -58,6 +66,7 @@ def per_core(files):
                        for f in files],
         table3=lambda: [aug(image=load_resized(f))['image'] for f in files],
         resize=lambda: [load_resized(f) for f in files],
+        resize_pil=lambda: [load_resized_pil(f) for f in files],
         table3_batch=lambda: [batch(files[i:i+32]) for i in range(0, len(files), 32)],
         keras_aug=lambda: [idg.random_transform(x.astype(np.float32)) for x in arrays],
         table3_aug=lambda: [aug(image=x)['image'] for x in arrays])
@@ -142,15 +151,17 @@ def main():
     rate = lambda rounds, k: med([o[k] for o in rounds])
     ratio = lambda rounds, k1, k2: med([o[k1]/o[k2] for o in rounds])
     names = dict(keras='Keras `ImageDataGenerator` (keras_preprocessing 1.1.2)', table3='wisefast `table3` (albumentations)',
-                 resize='resize only (no augmentation)', table3_batch='wisefast `table3_batch` (fastai batch tfms, on CPU)')
+                 resize='resize only (no augmentation)', table3_batch='wisefast `table3_batch` (fastai batch tfms, on CPU)',
+                 resize_pil='resize only, decoded by Pillow (fastai\'s `PILImage`; per core only)')
     lines = [f'Command: `{" ".join(["python", *sys.argv])}`', '',
              f'{a.n} JPEGs (half 300x400 photo crops, half 150x150 Fashion-MNIST), decoded and stretched to {SIZE}x{SIZE} '
              f'(nearest), Table 3 arguments. Machine: {os.cpu_count()} CPU cores shared with other jobs '
              f'(load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end, {(time.time() - t0)/60:.0f} min), '
              f'{platform.processor() or platform.machine()}, torch {torch.__version__}, OpenCV {cv2.__version__}. '
              f'{a.rounds} interleaved rounds: rates are medians over rounds, ratios medians of the per-round ratios.', '',
-             f'- **Per core**: one process, one thread (OpenCV and torch), each pipeline over all {a.n} files.',
-             f'- **DataLoader**: `wise_dblock(augment=...)`, the same fastai pipeline for every row (`RGBImage`, `Stretch`, '
+             f'- **Per core**: one process, one thread (OpenCV and torch), each pipeline over all {a.n} files: Keras '
+             f'`load_img` + `random_transform`; wisefast `LoadStretched` (+ `table3`).',
+             f'- **DataLoader**: `wise_dblock(augment=...)`, the same fastai pipeline for every row (`LoadStretched`, '
              f'the augmentation, channels-last collation by `WiseDL`), `num_workers={a.workers}`, bs 32; one epoch of '
              f'{a.n * a.repeat} items (every file {a.repeat} times), timed from the 4th batch. The Keras row runs the '
              f"authors' `random_transform` in `table3`'s place. What the workers deliver: the batch transforms, which "
@@ -161,8 +172,8 @@ def main():
              f'| pipeline | per core (img/s) | DataLoader, {a.workers} workers (img/s) | + CPU batch tfms (img/s) |',
              '|---|---:|---:|---:|']
     for k in names:
-        c = f'{rate(dlc, k):.0f}' if k in dlc[0] else ''
-        lines.append(f'| {names[k]} | {rate(pc, k):.0f} | {rate(dl, k):.0f} | {c} |')
+        c, d = (f'{rate(r, k):.0f}' if k in r[0] else '' for r in (dlc, dl))
+        lines.append(f'| {names[k]} | {rate(pc, k):.0f} | {d} | {c} |')
     lines.append(f'| Keras `flow_from_directory` (the reference iterator; per core: 1 process; DataLoader: a Keras '
                  f'`Sequence` in {a.workers} torch workers, once) | {flow:.0f} | {flow_workers:.0f} | |')
     lines += ['', '| ratio | per core | DataLoader | + CPU batch tfms | goal |', '|---|---:|---:|---:|---|',
@@ -180,7 +191,7 @@ def main():
               f'DataLoader {per_round(dl, "table3", "resize")}.', '',
               f'Augmentation alone (decoded 224 px arrays, per core): Keras {1e3/rate(pc, "keras_aug"):.1f} ms/img, '
               f'`table3` {1e3/rate(pc, "table3_aug"):.2f} ms/img ({ratio(pc, "table3_aug", "keras_aug"):.1f}x); '
-              f'decode + resize {1e3/rate(pc, "resize"):.2f} ms/img.']
+              f'decode + resize {1e3/rate(pc, "resize"):.2f} ms/img (Pillow: {1e3/rate(pc, "resize_pil"):.2f} ms/img).']
     ms = {k: 1e3*a.workers/rate(dl, k) for k in ('keras', 'table3', 'resize')}      # CPU ms per image in the loader
     common, k_aug, t_aug = ms['resize'], ms['keras'] - ms['resize'], ms['table3'] - ms['resize']
     lines += ['', f'Where the DataLoader time goes ({a.workers} cores / rate = CPU time per image): Keras '

@@ -10,7 +10,7 @@ __all__ = ['keras_affine_matrix', 'KerasAffine', 'KerasChannelShift', 'KerasBrig
            'KerasColor', 'table3', 'AlbumentationsTransform', 'Preprocess', 'keras_affine_batch_mat',
            'ChannelShiftBatch', 'KerasBrightnessBatch', 'table3_batch']
 
-# %% ../nbs/01_augment.ipynb #9d27e510
+# %% ../nbs/01_augment.ipynb #e6d15e17
 import math, random
 import cv2, numpy as np, torch, timm, albumentations as A
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from PIL import Image, ImageEnhance
 from fastcore.basics import store_attr
 from fasttransform import ItemTransform
 from fastai.data.transforms import Normalize, broadcast_vec
-from fastai.vision.core import PILImage, PILMask, TensorImage, TensorMask, image2tensor, imagenet_stats
+from fastai.vision.core import PILImage, PILMask, TensorImage, TensorMask, imagenet_stats
 from fastai.vision.augment import RandTransform, AffineCoordTfm
 from timm.data import resolve_data_config
 
@@ -178,9 +178,15 @@ def table3(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, z
     if seed is not None: aug.set_random_state(np.random.default_rng(seed), random.Random(seed))
     return aug
 
-# %% ../nbs/01_augment.ipynb #e5f368ea
+# %% ../nbs/01_augment.ipynb #508aaa74
+def _hwc(x):
+    "The `H×W(×C)` numpy pixels of a Pillow image or of a `C×H×W` tensor (no copy for a channels-last view)."
+    if not isinstance(x, torch.Tensor): return np.asarray(x)
+    x = x.as_subclass(torch.Tensor)                             # plain torch calls: fastai's type keeping costs more
+    return np.ascontiguousarray((x.permute(1, 2, 0) if x.dim() == 3 else x).numpy())
+
 class AlbumentationsTransform(ItemTransform):
-    "Apply an albumentations pipeline to the `PILImage` (and `PILMask`) of training items only; `TensorImage` out."
+    "Apply an albumentations pipeline to the image (and mask) of training items only, Pillow or tensor; tensors out."
     split_idx,order = 0,2   # after `Resize` (order 1), before `ToTensor` (order 5)
     def __init__(self, aug): store_attr(); self._seed = None
 
@@ -194,12 +200,13 @@ class AlbumentationsTransform(ItemTransform):
     def encodes(self, x):
         self._reseed_in_worker()
         items = list(x) if isinstance(x, (tuple, list)) else [x]        # `ItemTransform` passes tuples as lists
-        i = next(i for i, o in enumerate(items) if isinstance(o, PILImage))
-        j = next((j for j, o in enumerate(items) if isinstance(o, PILMask)), None)
-        data = dict(image=np.asarray(items[i])) if j is None else dict(image=np.asarray(items[i]), mask=np.asarray(items[j]))
+        i = next(i for i, o in enumerate(items) if isinstance(o, (PILImage, TensorImage)))
+        j = next((j for j, o in enumerate(items) if isinstance(o, (PILMask, TensorMask))), None)
+        data = dict(image=_hwc(items[i])) if j is None else dict(image=_hwc(items[i]), mask=_hwc(items[j]))
         res = self.aug(**data)
-        items[i] = TensorImage(image2tensor(res['image']))     # straight to the tensor `ToTensor` would make
-        if j is not None: items[j] = TensorMask(torch.from_numpy(np.ascontiguousarray(res['mask'])))
+        img = torch.from_numpy(np.ascontiguousarray(res['image']))   # straight to the tensor `ToTensor` would make
+        items[i] = (img.permute(2, 0, 1) if img.dim() == 3 else img[None]).as_subclass(TensorImage)
+        if j is not None: items[j] = torch.from_numpy(np.ascontiguousarray(res['mask'])).as_subclass(TensorMask)
         return items if isinstance(x, (tuple, list)) else items[0]
 
 # %% ../nbs/01_augment.ipynb #e5fd95ae
