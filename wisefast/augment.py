@@ -133,8 +133,10 @@ def pil_brightness(img, factor):
     if factor > 1: np.minimum(x, 255, out=x)
     return x.astype(np.uint8)
 
-# %% ../nbs/01_augment.ipynb #d864dc09
-def _brightness_lut(factor): return pil_brightness(np.arange(256, dtype=np.uint8), factor)
+# %% ../nbs/01_augment.ipynb #7dcc6dc7
+def _brightness_u8(x, factor):
+    "`pil_brightness` of the `uint8` image `x` in one OpenCV pass: truncation as rounding of `factor·x - 0.5 + 1e-5`."
+    return cv2.convertScaleAbs(x, alpha=factor, beta=-0.5 + 1e-5)
 
 def keras_color(img, shift=0., factor=None):
     "Keras' channel shift by `shift`, then its brightness step with `factor` (`None`: none), as `uint8` in one pass."
@@ -147,7 +149,7 @@ def keras_color(img, shift=0., factor=None):
     if hi2 <= lo2: return np.zeros(img.shape, np.uint8)          # a flat image: Keras' stretch gives 0
     a = 255/(hi2 - lo2)                 # floor(a·(x + shift - lo2)), saturated: the clip, the stretch and the cast
     out = cv2.addWeighted(img, a, img, 0., (shift - lo2)*a - 0.5 + 1e-4, dtype=cv2.CV_8U)
-    return cv2.LUT(out, _brightness_lut(factor))
+    return _brightness_u8(out, factor)
 
 class KerasColor(A.ImageOnlyTransform):
     "`KerasChannelShift` then `KerasBrightness` in one pass (`keras_color`), drawing Keras' shift and factor; `uint8` out."
@@ -163,7 +165,7 @@ class KerasColor(A.ImageOnlyTransform):
     def apply(self, img, shift=0., factor=None, **params): return keras_color(img, shift, factor)
     def get_transform_init_args_names(self): return ('channel_shift_range', 'brightness_range')
 
-# %% ../nbs/01_augment.ipynb #b0d416ec
+# %% ../nbs/01_augment.ipynb #79bd1403
 def table3(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2, channel_shift_range=50.,
            horizontal_flip=True, vertical_flip=True, brightness_range=(0., 1.2), fill_mode='nearest', p=1., cval=0.,
            seed=None):
@@ -178,7 +180,7 @@ def table3(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, z
     if seed is not None: aug.set_random_state(np.random.default_rng(seed), random.Random(seed))
     return aug
 
-# %% ../nbs/01_augment.ipynb #508aaa74
+# %% ../nbs/01_augment.ipynb #76d40057
 def _hwc(x):
     "The `H×W(×C)` numpy pixels of a Pillow image or of a `C×H×W` tensor (no copy for a channels-last view)."
     if not isinstance(x, torch.Tensor): return np.asarray(x)
@@ -209,7 +211,7 @@ class AlbumentationsTransform(ItemTransform):
         if j is not None: items[j] = torch.from_numpy(np.ascontiguousarray(res['mask'])).as_subclass(TensorMask)
         return items if isinstance(x, (tuple, list)) else items[0]
 
-# %% ../nbs/01_augment.ipynb #e5fd95ae
+# %% ../nbs/01_augment.ipynb #60c43f35
 _caffe_bgr_mean = (103.939, 116.779, 123.68)
 
 def _mode_stats(mode):
@@ -248,7 +250,7 @@ class Preprocess(Normalize):
         x = x.mul(self.std.to(x.device)).add(self.mean.to(x.device))
         return x.flip(-3) if self.bgr else x
 
-# %% ../nbs/01_augment.ipynb #0ea59804
+# %% ../nbs/01_augment.ipynb #35c376ab
 _pad_modes = dict(nearest='border', reflect='reflection', constant='zeros')
 
 def keras_affine_batch_mat(x, rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
@@ -275,7 +277,7 @@ def keras_affine_batch_mat(x, rotation_range=360., width_shift_range=0.1, height
     mat[:, 2, 2] = 1
     return mat
 
-# %% ../nbs/01_augment.ipynb #6b0028fb
+# %% ../nbs/01_augment.ipynb #711dc7cd
 def _per_image(x, f): return f(x.flatten(1), 1).values.view(-1, *[1]*(x.dim() - 1))
 
 class ChannelShiftBatch(RandTransform):
@@ -303,7 +305,7 @@ class KerasBrightnessBatch(RandTransform):
         v = ((x - lo)/torch.where(rng > 0, rng, torch.ones_like(rng))*255).floor()
         return (v*f.view(-1, 1, 1, 1)).clamp(0, 255).floor()/255
 
-# %% ../nbs/01_augment.ipynb #dcfdfeef
+# %% ../nbs/01_augment.ipynb #db17141e
 def table3_batch(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
                  channel_shift_range=50., horizontal_flip=True, vertical_flip=True, brightness_range=(0., 1.2),
                  fill_mode='nearest'):
