@@ -82,12 +82,15 @@ class KerasAug(A.ImageOnlyTransform):
     def apply(self, img, **params):
         return np.clip(self.idg.random_transform(img.astype(np.float32)), 0, 255).astype(np.uint8)
 
-def steady_rate(dl, skip=3):
+MAIN_CPU = {}   # DataLoader name -> this process's CPU ms per image in the last `steady_rate` (receiving batches)
+
+def steady_rate(dl, skip=3, name=None):
     "Images/s over one pass of `dl`, timed from batch `skip` on (leaves out the workers' start-up)."
     n, skip = 0, min(skip, len(dl)//4)
     for i, (xb, _) in enumerate(dl):
-        if i == skip: t = time.perf_counter()
+        if i == skip: t, c = time.perf_counter(), time.process_time()
         if i >= skip: n += len(xb)
+    if name: MAIN_CPU[name] = 1e3*(time.process_time() - c)/n
     return n/(time.perf_counter() - t)
 
 AUGMENT = dict(keras=KerasAug, table3=lambda: True, resize=lambda: False, table3_batch=lambda: 'gpu')
@@ -104,7 +107,7 @@ def dataloader_rate(path, name, repeat, cpu_batch_tfms=False, workers=2, bs=32):
     tfms = [IntToFloatTensor(), Preprocess('caffe')] if cpu_batch_tfms else []
     if name == 'table3_batch': tfms = [IntToFloatTensor(), *table3_batch(**TABLE3), *tfms[1:]]
     dl.after_batch = Pipeline(tfms)
-    return steady_rate(dl)
+    return steady_rate(dl, name=name)
 
 def keras_flow_rate(path, epochs=1, bs=32):
     "The reference's own iterator: `flow_from_directory` (one process), decode + resize + augment."
@@ -137,13 +140,15 @@ def main():
     a = p.parse_args()
     cv2.setNumThreads(1); torch.set_num_threads(1)
     load0, t0 = os.getloadavg()[0], time.time()
-    pc, dl, dlc = [], [], []                                     # per round: {pipeline: images/s}
+    pc, dl0, dl, dlc, main_cpu = [], [], [], [], []              # per round: {pipeline: images/s}
     with tempfile.TemporaryDirectory() as d:
         path = Path(d)
         files = write_jpegs(path, a.n)
         for r in range(a.rounds):
             pc.append(per_core(files))
+            dl0.append({k: dataloader_rate(path, k, a.repeat, workers=0) for k in ('keras', 'table3', 'resize')})
             dl.append({k: dataloader_rate(path, k, a.repeat, workers=a.workers) for k in AUGMENT})
+            main_cpu.append(dict(MAIN_CPU))
             dlc.append({k: dataloader_rate(path, k, a.repeat, True, workers=a.workers) for k in ('keras', 'table3', 'resize')})
             print(f'round {r + 1}/{a.rounds}: per core {pc[-1]["table3"]:.0f} img/s, DataLoader {dl[-1]["table3"]:.0f} img/s '
                   f'(table3)', file=sys.stderr, flush=True)
@@ -161,6 +166,8 @@ def main():
              f'{a.rounds} interleaved rounds: rates are medians over rounds, ratios medians of the per-round ratios.', '',
              f'- **Per core**: one process, one thread (OpenCV and torch), each pipeline over all {a.n} files: Keras '
              f'`load_img` + `random_transform`; wisefast `LoadStretched` (+ `table3`).',
+             f'- **DataLoader, no workers**: the DataLoader below with `num_workers=0`, in this one process (what fastai '
+             f'adds per item and per batch, without parallelism).',
              f'- **DataLoader**: `wise_dblock(augment=...)`, the same fastai pipeline for every row (`LoadStretched`, '
              f'the augmentation, channels-last collation by `WiseDL`), `num_workers={a.workers}`, bs 32; one epoch of '
              f'{a.n * a.repeat} items (every file {a.repeat} times), timed from the 4th batch. The Keras row runs the '
@@ -169,21 +176,22 @@ def main():
              f'the main process on the CPU with one torch thread.',
              '- **+ CPU batch tfms**: the same, with `IntToFloatTensor` and the reference\'s `Preprocess(\'caffe\')` in '
              'the main process, on the CPU (CPU-only training).', '',
-             f'| pipeline | per core (img/s) | DataLoader, {a.workers} workers (img/s) | + CPU batch tfms (img/s) |',
-             '|---|---:|---:|---:|']
+             f'| pipeline | per core (img/s) | DataLoader, no workers (img/s) | DataLoader, {a.workers} workers (img/s) '
+             f'| + CPU batch tfms (img/s) |', '|---|---:|---:|---:|---:|']
     for k in names:
-        c, d = (f'{rate(r, k):.0f}' if k in r[0] else '' for r in (dlc, dl))
-        lines.append(f'| {names[k]} | {rate(pc, k):.0f} | {d} | {c} |')
+        c, d, d0 = (f'{rate(r, k):.0f}' if k in r[0] else '' for r in (dlc, dl, dl0))
+        lines.append(f'| {names[k]} | {rate(pc, k):.0f} | {d0} | {d} | {c} |')
     lines.append(f'| Keras `flow_from_directory` (the reference iterator; per core: 1 process; DataLoader: a Keras '
-                 f'`Sequence` in {a.workers} torch workers, once) | {flow:.0f} | {flow_workers:.0f} | |')
-    lines += ['', '| ratio | per core | DataLoader | + CPU batch tfms | goal |', '|---|---:|---:|---:|---|',
-              f'| `table3` / Keras | {ratio(pc, "table3", "keras"):.1f}x | {ratio(dl, "table3", "keras"):.1f}x | '
-              f'{ratio(dlc, "table3", "keras"):.1f}x | >= 5x |',
-              f'| `table3` / resize only | {ratio(pc, "table3", "resize"):.2f}x | {ratio(dl, "table3", "resize"):.2f}x | '
-              f'{ratio(dlc, "table3", "resize"):.2f}x | >= 0.5x |',
-              f'| `table3_batch` (CPU) / Keras | {ratio(pc, "table3_batch", "keras"):.1f}x | '
+                 f'`Sequence` in {a.workers} torch workers, once) | {flow:.0f} | | {flow_workers:.0f} | |')
+    lines += ['', '| ratio | per core | DataLoader, no workers | DataLoader | + CPU batch tfms | goal |',
+              '|---|---:|---:|---:|---:|---|',
+              f'| `table3` / Keras | {ratio(pc, "table3", "keras"):.1f}x | {ratio(dl0, "table3", "keras"):.1f}x | '
+              f'{ratio(dl, "table3", "keras"):.1f}x | {ratio(dlc, "table3", "keras"):.1f}x | >= 5x |',
+              f'| `table3` / resize only | {ratio(pc, "table3", "resize"):.2f}x | {ratio(dl0, "table3", "resize"):.2f}x | '
+              f'{ratio(dl, "table3", "resize"):.2f}x | {ratio(dlc, "table3", "resize"):.2f}x | >= 0.5x |',
+              f'| `table3_batch` (CPU) / Keras | {ratio(pc, "table3_batch", "keras"):.1f}x | | '
               f'{ratio(dl, "table3_batch", "keras"):.1f}x | | |',
-              f'| `table3_batch` (CPU) / resize only | {ratio(pc, "table3_batch", "resize"):.2f}x | '
+              f'| `table3_batch` (CPU) / resize only | {ratio(pc, "table3_batch", "resize"):.2f}x | | '
               f'{ratio(dl, "table3_batch", "resize"):.2f}x | | |']
     per_round = lambda rounds, k1, k2: ', '.join(f'{o[k1]/o[k2]:.2f}' for o in rounds)
     lines += ['', f'Per-round ratios, `table3` / Keras: per core {per_round(pc, "table3", "keras")}; DataLoader '
@@ -192,17 +200,30 @@ def main():
               f'Augmentation alone (decoded 224 px arrays, per core): Keras {1e3/rate(pc, "keras_aug"):.1f} ms/img, '
               f'`table3` {1e3/rate(pc, "table3_aug"):.2f} ms/img ({ratio(pc, "table3_aug", "keras_aug"):.1f}x); '
               f'decode + resize {1e3/rate(pc, "resize"):.2f} ms/img (Pillow: {1e3/rate(pc, "resize_pil"):.2f} ms/img).']
-    ms = {k: 1e3*a.workers/rate(dl, k) for k in ('keras', 'table3', 'resize')}      # CPU ms per image in the loader
+    ks = ('keras', 'table3', 'resize')
+    ms = {k: 1e3*a.workers/rate(dl, k) for k in ks}                 # CPU ms per image in the loader
+    ms_pc, ms0 = {k: 1e3/rate(pc, k) for k in ks}, {k: 1e3/rate(dl0, k) for k in ks}
+    ms_main = {k: med([o[k] for o in main_cpu]) for k in ks}
     common, k_aug, t_aug = ms['resize'], ms['keras'] - ms['resize'], ms['table3'] - ms['resize']
-    lines += ['', f'Where the DataLoader time goes ({a.workers} cores / rate = CPU time per image): Keras '
-              f'{ms["keras"]:.2f} ms, `table3` {ms["table3"]:.2f} ms, resize only {ms["resize"]:.2f} ms. So in the '
-              f'loader `table3` adds {t_aug:.2f} ms to resize-only and Keras {k_aug:.2f} ms ({k_aug/t_aug:.1f}x); the '
-              f'{common:.2f} ms every row shares (decode and resize, {1e3/rate(pc, "resize"):.2f} ms per core, plus '
-              f"fastai's per-item transforms, collation and the workers' hand-over) makes `table3` / Keras "
-              f'({common:.2f} + {k_aug:.2f}) / ({common:.2f} + {t_aug:.2f}) = {(common + k_aug)/(common + t_aug):.1f}x. '
-              f'A free augmentation would give {(common + k_aug)/common:.1f}x; 5x needs `table3` to add at most '
-              f'{(common + k_aug)/5 - common:.2f} ms per image here. The reference iterator parallelised without fastai '
-              f'(last row) is no faster than the Keras row, so the shared cost is not a handicap of the Keras row.']
+    lines += ['', f'Where the time goes, in CPU ms per image (1 / rate per core and without workers, {a.workers} cores / '
+              f'rate with {a.workers} workers; the last column is the part of that spent in the main process, which '
+              f'receives the batches):', '',
+              f'| pipeline | per core | DataLoader, no workers | DataLoader, {a.workers} workers | of which main process |',
+              '|---|---:|---:|---:|---:|']
+    lines += [f'| {names[k]} | {ms_pc[k]:.2f} | {ms0[k]:.2f} | {ms[k]:.2f} | {ms_main[k]:.2f} |' for k in ks]
+    grow = lambda k: f'{ms[k]/ms_pc[k]:.1f}x'
+    lines += ['', f'In the {a.workers}-worker loader `table3` adds {t_aug:.2f} ms to resize-only and Keras {k_aug:.2f} ms '
+              f'({k_aug/t_aug:.1f}x); the {common:.2f} ms every row shares (decode and stretch, fastai\'s per-item '
+              f'transforms, collation and the hand-over from the workers) makes `table3` / Keras ({common:.2f} + '
+              f'{k_aug:.2f}) / ({common:.2f} + {t_aug:.2f}) = {(common + k_aug)/(common + t_aug):.1f}x. A free '
+              f'augmentation would give {(common + k_aug)/common:.1f}x; 5x needs `table3` to add at most '
+              f'{(common + k_aug)/5 - common:.2f} ms per image here. From one process per core to {a.workers} workers the '
+              f'CPU time per image grows {grow("keras")} for Keras but {grow("table3")} for `table3` and '
+              f'{grow("resize")} for resize-only: the short OpenCV and libjpeg work suffers more from two processes '
+              f'running at once than Keras\' long Python and SciPy work does, and the main process takes its share '
+              f'of the cores in proportion to the images it receives. The reference iterator parallelised without '
+              f'fastai (last row of the first table) gives {flow_workers:.0f} img/s against the Keras row\'s '
+              f'{rate(dl, "keras"):.0f}.']
     text = '\n'.join(lines) + '\n'
     print(text)
     if a.out: Path(a.out).write_text('# Table 3 augmentation throughput\n\n' + text)

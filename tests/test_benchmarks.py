@@ -16,3 +16,4 @@ def test_augment_throughput_smoke(tmp_path):
     for ratio in ('`table3` / Keras', '`table3` / resize only'):
         m = re.search(rf'\| {re.escape(ratio)} \| ([\d.]+)x \| ([\d.]+)x \| ([\d.]+)x \|', text)
         assert m and all(float(v) > 0 for v in m.groups()), ratio
+    assert re.search(r'\| wisefast `table3` \(albumentations\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|', text)   # CPU ms per image
