@@ -7,7 +7,7 @@ ROOT = Path(__file__).parents[1]
 def test_augment_throughput_smoke(tmp_path):
     out = tmp_path/'aug.md'
     env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1'}
-    subprocess.run([sys.executable, 'benchmarks/augment_throughput.py', '--n', '24', '--rounds', '1', '--repeat', '2',
+    subprocess.run([sys.executable, 'benchmarks/augment_throughput.py', '--n', '24', '--rounds', '1', '--repeat', '2', '--bs', '16',
                     '--out', str(out)], cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
     text = out.read_text()
     for row in ('Keras `ImageDataGenerator`', 'wisefast `table3`', 'resize only', 'wisefast `table3_batch`',
