@@ -60,9 +60,8 @@ def per_core(files):
     "One process, one thread: images/s of each pipeline over all `files` (one round)."
     idg, aug, tb = ImageDataGenerator(**TABLE3), table3(**TABLE3), table3_batch(**TABLE3)
     arrays = [load_resized(f) for f in files]                   # for the augmentation alone, on decoded 224 px images
-    def batch(fs):
-        xb = TensorImage(torch.from_numpy(np.stack([load_resized(f) for f in fs])).permute(0, 3, 1, 2).float()/255)
-        for t in tb: xb = t(xb, split_idx=0)
+    tb = Pipeline([IntToFloatTensor(), *tb], split_idx=0)      # as a training DataLoader runs them
+    def batch(fs): return tb(TensorImage(torch.from_numpy(np.stack([load_resized(f) for f in fs])).permute(0, 3, 1, 2)))
     runs = dict(  # each runs the pipeline over all the images
         keras=lambda: [idg.random_transform(img_to_array(load_img(f, target_size=(SIZE, SIZE), interpolation='nearest')))
                        for f in files],
