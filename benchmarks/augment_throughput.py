@@ -58,9 +58,9 @@ FAST_REPS = 5
 
 def per_core(files):
     "One process, one thread: images/s of each pipeline over all `files` (one round)."
-    idg, aug, tb = ImageDataGenerator(**TABLE3), table3(**TABLE3), table3_batch(**TABLE3)
+    idg, aug = ImageDataGenerator(**TABLE3), table3(**TABLE3)
+    tb = Pipeline([IntToFloatTensor(), *table3_batch(**TABLE3)], split_idx=0)   # as a training DataLoader runs them
     arrays = [load_resized(f) for f in files]                   # for the augmentation alone, on decoded 224 px images
-    tb = Pipeline([IntToFloatTensor(), *tb], split_idx=0)      # as a training DataLoader runs them
     def batch(fs): return tb(TensorImage(torch.from_numpy(np.stack([load_resized(f) for f in fs])).permute(0, 3, 1, 2)))
     runs = dict(  # each runs the pipeline over all the images
         keras=lambda: [idg.random_transform(img_to_array(load_img(f, target_size=(SIZE, SIZE), interpolation='nearest')))
@@ -85,22 +85,20 @@ class KerasAug(A.ImageOnlyTransform):
     def apply(self, img, **params):
         return np.clip(self.idg.random_transform(img.astype(np.float32)), 0, 255).astype(np.uint8)
 
-MAIN_CPU = {}   # DataLoader name -> this process's CPU ms per image in the last `steady_rate` (receiving batches)
-
-def steady_rate(dl, skip=3, name=None):
-    "Images/s over one pass of `dl`, timed from batch `skip` on (leaves out the workers' start-up)."
+def steady_rate(dl, skip=3):
+    """(images/s, this process's CPU ms per image) over one pass of `dl`, timed from batch `skip` on (leaves out the
+    workers' start-up); with workers, this process's CPU time is what receiving the batches costs."""
     n, skip = 0, min(skip, len(dl)//4)
     for i, (xb, _) in enumerate(dl):
         if i == skip: t, c = time.perf_counter(), time.process_time()
         if i >= skip: n += len(xb)
-    if name: MAIN_CPU[name] = 1e3*(time.process_time() - c)/n
-    return n/(time.perf_counter() - t)
+    return n/(time.perf_counter() - t), 1e3*(time.process_time() - c)/n
 
 AUGMENT = dict(keras=KerasAug, table3=lambda: True, resize=lambda: False, table3_batch=lambda: 'gpu')
 
 def dataloader_rate(path, name, repeat, cpu_batch_tfms=False, workers=2, bs=70):
-    """Images/s of `wise_dblock(augment=...)` through a fastai DataLoader with `workers`: one epoch of every file
-    `repeat` times, timed by `steady_rate`. Without `cpu_batch_tfms` the
+    """`steady_rate` of `wise_dblock(augment=...)` through a fastai DataLoader with `workers`: one epoch of every file
+    `repeat` times. Without `cpu_batch_tfms` the
     batch transforms (which run on the GPU when training) are left out, except `table3_batch`'s, which run here in the
     main process on the CPU; with it, `IntToFloatTensor` and the reference's 'caffe' `Preprocess` run in the main
     process for every row."""
@@ -110,13 +108,16 @@ def dataloader_rate(path, name, repeat, cpu_batch_tfms=False, workers=2, bs=70):
     tfms = [IntToFloatTensor(), Preprocess('caffe')] if cpu_batch_tfms else []
     if name == 'table3_batch': tfms = [IntToFloatTensor(), *table3_batch(**TABLE3), *tfms[1:]]
     dl.after_batch = Pipeline(tfms)
-    return steady_rate(dl, name=name)
+    return steady_rate(dl)
+
+def keras_flow(path, bs):
+    "The reference's own iterator over the class folders in `path`: `flow_from_directory`, decode + resize + augment."
+    return ImageDataGenerator(**TABLE3).flow_from_directory(path, target_size=(SIZE, SIZE), batch_size=bs,
+                                                            interpolation='nearest', class_mode='categorical')
 
 def keras_flow_rate(path, epochs=1, bs=70):
-    "The reference's own iterator: `flow_from_directory` (one process), decode + resize + augment."
-    it = ImageDataGenerator(**TABLE3).flow_from_directory(path, target_size=(SIZE, SIZE), batch_size=bs,
-                                                          interpolation='nearest', class_mode='categorical')
-    n, t = 0, time.perf_counter()
+    "Images/s of `keras_flow` in one process."
+    it, n, t = keras_flow(path, bs), 0, time.perf_counter()
     for _ in range(epochs*len(it)): n += len(next(it)[0])
     return n/(time.perf_counter() - t)
 
@@ -127,9 +128,8 @@ def keras_workers_rate(files, repeat, workers=2, bs=70):
         for f in files:
             (Path(d)/f.parent.name).mkdir(exist_ok=True)
             for k in range(repeat): os.symlink(f, Path(d)/f.parent.name/f'{k}_{f.name}')
-        it = ImageDataGenerator(**TABLE3).flow_from_directory(d, target_size=(SIZE, SIZE), batch_size=bs,
-                                                              interpolation='nearest', class_mode='categorical')
-        return steady_rate(torch.utils.data.DataLoader(it, batch_size=None, shuffle=True, num_workers=workers))
+        dl = torch.utils.data.DataLoader(keras_flow(d, bs), batch_size=None, shuffle=True, num_workers=workers)
+        return steady_rate(dl)[0]
 
 def med(xs): return statistics.median(xs)
 
@@ -144,16 +144,17 @@ def main():
     a = p.parse_args()
     cv2.setNumThreads(1); torch.set_num_threads(1)
     load0, t0 = os.getloadavg()[0], time.time()
-    pc, dl0, dl, dlc, main_cpu = [], [], [], [], []              # per round: {pipeline: images/s}
+    pc, dl0, dl, dlc, main_cpu = [], [], [], [], []              # per round: {pipeline: images/s} (main_cpu: ms/img)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d)
         files = write_jpegs(path, a.n)
         for r in range(a.rounds):
             pc.append(per_core(files))
-            dl0.append({k: dataloader_rate(path, k, a.repeat, workers=0, bs=a.bs) for k in ('keras', 'table3', 'resize')})
-            dl.append({k: dataloader_rate(path, k, a.repeat, workers=a.workers, bs=a.bs) for k in AUGMENT})
-            main_cpu.append(dict(MAIN_CPU))
-            dlc.append({k: dataloader_rate(path, k, a.repeat, True, workers=a.workers, bs=a.bs) for k in ('keras', 'table3', 'resize')})
+            dl0.append({k: dataloader_rate(path, k, a.repeat, workers=0, bs=a.bs)[0] for k in ('keras', 'table3', 'resize')})
+            runs = {k: dataloader_rate(path, k, a.repeat, workers=a.workers, bs=a.bs) for k in AUGMENT}
+            dl.append({k: r for k, (r, _) in runs.items()}); main_cpu.append({k: c for k, (_, c) in runs.items()})
+            dlc.append({k: dataloader_rate(path, k, a.repeat, True, workers=a.workers, bs=a.bs)[0]
+                        for k in ('keras', 'table3', 'resize')})
             print(f'round {r + 1}/{a.rounds}: per core {pc[-1]["table3"]:.0f} img/s, DataLoader {dl[-1]["table3"]:.0f} img/s '
                   f'(table3)', file=sys.stderr, flush=True)
         flow, flow_workers = keras_flow_rate(path, bs=a.bs), keras_workers_rate(files, a.repeat, a.workers, a.bs)

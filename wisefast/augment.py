@@ -10,7 +10,7 @@ __all__ = ['keras_affine_matrix', 'KerasAffine', 'KerasChannelShift', 'KerasBrig
            'KerasColor', 'table3', 'AlbumentationsTransform', 'Preprocess', 'keras_affine_batch_mat',
            'ChannelShiftBatch', 'KerasBrightnessBatch', 'table3_batch']
 
-# %% ../nbs/01_augment.ipynb #e6d15e17
+# %% ../nbs/01_augment.ipynb #9d27e510
 import math, random
 import cv2, numpy as np, torch, timm, albumentations as A
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from PIL import Image, ImageEnhance
 from fastcore.basics import store_attr
 from fasttransform import ItemTransform
 from fastai.data.transforms import Normalize, broadcast_vec
-from fastai.vision.core import PILImage, PILMask, TensorImage, TensorMask, imagenet_stats
+from fastai.vision.core import PILImage, PILMask, TensorImage, TensorMask, image2tensor, imagenet_stats
 from fastai.vision.augment import RandTransform, AffineCoordTfm
 from timm.data import resolve_data_config
 
@@ -180,7 +180,7 @@ def table3(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, z
     if seed is not None: aug.set_random_state(np.random.default_rng(seed), random.Random(seed))
     return aug
 
-# %% ../nbs/01_augment.ipynb #76d40057
+# %% ../nbs/01_augment.ipynb #ba82cea5
 def _hwc(x):
     "The `H×W(×C)` numpy pixels of a Pillow image or of a `C×H×W` tensor (no copy for a channels-last view)."
     if not isinstance(x, torch.Tensor): return np.asarray(x)
@@ -206,9 +206,8 @@ class AlbumentationsTransform(ItemTransform):
         j = next((j for j, o in enumerate(items) if isinstance(o, (PILMask, TensorMask))), None)
         data = dict(image=_hwc(items[i])) if j is None else dict(image=_hwc(items[i]), mask=_hwc(items[j]))
         res = self.aug(**data)
-        img = torch.from_numpy(np.ascontiguousarray(res['image']))   # straight to the tensor `ToTensor` would make
-        items[i] = (img.permute(2, 0, 1) if img.dim() == 3 else img[None]).as_subclass(TensorImage)
-        if j is not None: items[j] = torch.from_numpy(np.ascontiguousarray(res['mask'])).as_subclass(TensorMask)
+        items[i] = TensorImage(image2tensor(res['image']))     # straight to the tensor `ToTensor` would make
+        if j is not None: items[j] = TensorMask(torch.from_numpy(np.ascontiguousarray(res['mask'])))
         return items if isinstance(x, (tuple, list)) else items[0]
 
 # %% ../nbs/01_augment.ipynb #60c43f35
