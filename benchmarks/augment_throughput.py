@@ -23,18 +23,17 @@ import albumentations as A
 from fasttransform import Pipeline
 from fastai.vision.all import IntToFloatTensor, RandomSplitter, TensorImage, get_image_files
 from wisefast.augment import table3, table3_batch, Preprocess
-from wisefast.data import wise_dblock, read_idx, LoadStretched
+from wisefast.data import wise_dblock, load_fashion_mnist, sample_path, LoadStretched
 
 SIZE = 224
 TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
               channel_shift_range=50., horizontal_flip=True, vertical_flip=True, brightness_range=(0., 1.2),
               fill_mode='nearest')
-FMNIST = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz'
 
 def write_jpegs(dest, n):
     "Half random 300x400 crops of scikit-learn's sample photos, half Fashion-MNIST upscaled to 150 px RGB (like Intel)."
     rng, photos = np.random.default_rng(0), load_sample_images().images
-    fm = read_idx(FMNIST)
+    fm = load_fashion_mnist(sample_path('fashion_mnist'))['test'][0]      # the same images on every machine
     for i in range(n):
         if i % 2:
             img = photos[i % 4 // 2]

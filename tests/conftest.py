@@ -4,7 +4,23 @@ os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 os.environ.setdefault('MPLBACKEND', 'Agg')
 warnings.filterwarnings('ignore', category=FutureWarning)
 
+
+import pytest
+
+FULL_DATA_HELP = ("the full Fashion-MNIST is not installed (only the sample shipped with wisefast): "
+                  "`apt-get install dataset-fashion-mnist` or `python -c 'from wisefast.data import *; fashion_mnist_path(download=True)'`")
+
+@pytest.fixture
+def full_fashion_mnist():
+    "Folder of the full Fashion-MNIST (70,000 images); skips the test, saying why, where only the sample is there."
+    from wisefast.data import fashion_mnist_path
+    try: return fashion_mnist_path(sample=False)
+    except FileNotFoundError: pytest.skip(FULL_DATA_HELP)
+
 def pytest_collection_modifyitems(items):
-    "`from fastai.vision.all import *` brings fastcore's `test_eq`, `test_fail`, ... into test modules: not tests."
+    """`from fastai.vision.all import *` brings fastcore's `test_eq`, `test_fail`, ... into test modules: not tests.
+    Tests that need the full Fashion-MNIST get the `full_data` mark (`pytest -m full_data` runs just them)."""
     def ours(i): return not getattr(getattr(i, 'function', None), '__module__', 'tests').startswith(('fastcore', 'fastai'))
     items[:] = [i for i in items if ours(i)]
+    for i in items:
+        if 'full_fashion_mnist' in getattr(i, 'fixturenames', ()): i.add_marker(pytest.mark.full_data)

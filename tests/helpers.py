@@ -1,20 +1,19 @@
-"Small real-image data sets for tests: Fashion-MNIST when the Debian package is installed, else scikit-learn digits."
+"Small real-image data for tests: the Fashion-MNIST sample shipped with wisefast, the same on every machine."
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from wisefast.data import read_idx, DEBIAN_FASHION_MNIST as FASHION
+from wisefast.data import load_fashion_mnist, sample_path
+
+def fashion_mnist(split='train'):
+    "`(images uint8 (N,28,28), labels)` of the Fashion-MNIST sample's `split` (300 train / 100 test images per class)."
+    return load_fashion_mnist(sample_path('fashion_mnist'))[split]
 
 def real_images(n_per_class=40, seed=0):
-    "`(images uint8 (N,H,W), labels, name)`: a stratified slice of Fashion-MNIST's training set, or of sklearn digits."
-    if (FASHION/'train-images-idx3-ubyte.gz').exists():
-        X, y, name = read_idx(FASHION/'train-images-idx3-ubyte.gz'), read_idx(FASHION/'train-labels-idx1-ubyte.gz'), 'fashion_mnist'
-    else:
-        from sklearn.datasets import load_digits
-        d = load_digits()
-        X, y, name = (d.images * 255 / 16).astype(np.uint8), d.target, 'digits'
+    "`(images uint8 (N,H,W), labels, name)`: a stratified random slice of Fashion-MNIST's training set."
+    X, y = fashion_mnist('train')
     rng = np.random.default_rng(seed)
     idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n_per_class] for c in np.unique(y)])
-    return X[idx], y[idx], name
+    return X[idx], y[idx], 'fashion_mnist'
 
 def image_folder(dest, n_per_class=40, seed=0):
     "Write a real-image class-folder tree (PNG) under `dest`; returns `(path, dataset name)`."

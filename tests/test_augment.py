@@ -7,18 +7,17 @@ from sklearn.datasets import load_sample_images
 from keras_preprocessing.image import ImageDataGenerator
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, PILImage, Resize, ResizeMethod, TensorImage,
                                IntToFloatTensor)
-from wisefast.data import read_idx
+from helpers import fashion_mnist
 from wisefast.augment import (table3, table3_batch, KerasAffine, KerasChannelShift, KerasBrightness, KerasColor,
                               keras_color, Preprocess, AlbumentationsTransform)
 
-FMNIST = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz'
 TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
               channel_shift_range=50., horizontal_flip=True, vertical_flip=True, brightness_range=(0., 1.2),
               fill_mode='nearest')
 
 def fmnist(n, size):
     "`n` Fashion-MNIST test images (every 97th, mixed classes), upscaled to `size`, stacked to RGB `uint8`."
-    x = read_idx(FMNIST)[::97][:n]
+    x = fashion_mnist('test')[0][::97][:n]
     return [np.stack([cv2.resize(o, (size, size), interpolation=cv2.INTER_LINEAR)]*3, -1) for o in x]
 
 def photos(n, size):

@@ -3,7 +3,8 @@ import subprocess, sys, os, pytest, torch
 import pandas as pd
 from pathlib import Path
 from wisefast import cli
-from wisefast.cli import main, train, train_config, train_parser, digits_folder, predict
+from wisefast.cli import main, train, train_config, train_parser, predict
+from wisefast.data import digits_folder
 
 ENV = {**os.environ, 'HF_HUB_OFFLINE': '1', 'NO_ALBUMENTATIONS_UPDATE': '1', 'MPLBACKEND': 'Agg'}
 WISEFAST = Path(sys.executable).parent/'wisefast'

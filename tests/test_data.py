@@ -9,10 +9,12 @@ import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 from PIL import Image
 from fastai.data.transforms import RandomSplitter
+from fastai.data.external import fastai_cfg
 
 import wisefast.data as wd
 from wisefast.data import (wise_dls, wise_dblock, wise_test_dl, dataset_items, detect_layout, download_dataset,
                            safe_extract, UnsafeArchiveError, read_idx, load_fashion_mnist, fashion_mnist_path,
+                           sample_path, is_sample,
                            RGBImage, scan_images, stratified_split, VERIFIED, KAGGLE_DATASETS, FASHION_MNIST_CLASSES,
                            _write_layout, _write_bad_images, _write_class_folders, _zip_folder)
 
@@ -123,19 +125,31 @@ def test_resize_stretch_nearest(tmp_path):
 
 
 # ---------------------------------------------------------------- Fashion-MNIST
-needs_fmnist = pytest.mark.skipif(len(wd._fmnist_files(wd.DEBIAN_FASHION_MNIST)) < 4,
-                                  reason='Debian package dataset-fashion-mnist not installed')
-
-
-@needs_fmnist
-def test_fashion_mnist_files():
-    data = load_fashion_mnist()
+def test_fashion_mnist_full(full_fashion_mnist):
+    data = load_fashion_mnist(full_fashion_mnist)
     (xtr, ytr), (xte, yte) = data['train'], data['test']
     assert xtr.shape == (60_000, 28, 28) and xte.shape == (10_000, 28, 28) and xtr.dtype == np.uint8
     assert np.bincount(ytr).tolist() == [6000] * 10 and np.bincount(yte).tolist() == [1000] * 10
+    assert not is_sample(full_fashion_mnist) and fashion_mnist_path() == full_fashion_mnist   # found before the sample
 
 
-@needs_fmnist
+def test_fashion_mnist_sample():
+    "The sample is a stratified subset of the real data: every image also in the full set where that is installed."
+    data = load_fashion_mnist(sample_path('fashion_mnist'))
+    (xtr, ytr), (xte, yte) = data['train'], data['test']
+    assert xtr.shape == (3000, 28, 28) and xte.shape == (1000, 28, 28) and xtr.dtype == np.uint8
+    assert np.bincount(ytr).tolist() == [300] * 10 and np.bincount(yte).tolist() == [100] * 10
+    assert len({x.tobytes() for x in xtr}) == 3000 and xtr.std() > 50       # real, distinct images, not blanks
+    assert 'MIT' in (sample_path('fashion_mnist')/'README.md').read_text()
+
+
+def test_fashion_mnist_sample_in_full(full_fashion_mnist):
+    full, smp = load_fashion_mnist(full_fashion_mnist), load_fashion_mnist(sample_path('fashion_mnist'))
+    for s in ('train', 'test'):
+        index = {x.tobytes(): y for x, y in zip(*full[s])}
+        assert all(index.get(x.tobytes()) == y for x, y in zip(*smp[s]))
+
+
 def test_fashion_mnist_dls_show_batch():
     dls = wise_dls('fashion_mnist', size=32, bs=8, n_per_class=(10, 3), augment=False, num_workers=0)
     assert (len(dls.train_ds), len(dls.valid_ds), len(dls.test_items)) == (90, 10, 30)
@@ -161,27 +175,56 @@ def test_fashion_mnist_dls_show_batch():
     assert len(tdl.dataset) == 30
 
 
-def test_fashion_mnist_missing_and_download(tmp_path, monkeypatch):
-    monkeypatch.setattr(wd, 'DEBIAN_FASHION_MNIST', tmp_path/'nowhere')
-    monkeypatch.setattr(wd, 'dataset_path', lambda name: tmp_path/'data'/name)
-    with pytest.raises(FileNotFoundError, match='dataset-fashion-mnist'): fashion_mnist_path()
-    with pytest.raises(FileNotFoundError, match='download=True'): wise_dls('fashion_mnist', **SMALL)
-    # download: the URL fetch is replaced by writing small IDX files (no network here)
-    urls = []
-    def fake_download(url, dest=None, **kw):
-        urls.append(url)
-        n = 20 if 'train' in url else 10
-        if 'labels' in url: raw = b'\0\0\x08\x01' + struct.pack('>I', n) + bytes(i % 10 for i in range(n))
-        else: raw = b'\0\0\x08\x03' + struct.pack('>3I', n, 28, 28) + np.random.randint(0, 255, n*784, np.uint8).tobytes()
-        Path(dest).write_bytes(gzip.compress(raw)); return dest
-    import fastdownload
-    monkeypatch.setattr(fastdownload, 'download_url', fake_download)
-    d = fashion_mnist_path(download=True)
-    assert d == tmp_path/'data'/'fashion_mnist' and len(urls) == 4
-    assert all(u.startswith('http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/') for u in urls)
-    data = load_fashion_mnist()
-    assert data['train'][0].shape == (20, 28, 28) and data['test'][1].tolist() == list(range(10))
-    fashion_mnist_path(download=True); assert len(urls) == 4                       # already there
+@pytest.fixture
+def no_fashion_mnist(tmp_path, monkeypatch):
+    "A machine without the full Fashion-MNIST: empty system dataset folder, empty fastai home."
+    monkeypatch.setenv('WISEFAST_SYSTEM_DATA', str(tmp_path/'system'))
+    monkeypatch.setenv('FASTAI_HOME', str(tmp_path/'fastai'))
+    fastai_cfg.cache_clear()                              # fastai reads FASTAI_HOME once per process
+    yield tmp_path/'fastai'/'data'/'fashion_mnist'
+    monkeypatch.undo(); fastai_cfg.cache_clear()
+
+
+@pytest.fixture
+def fmnist_server(tmp_path):
+    "A real HTTP server on 127.0.0.1 serving a copy of the sample's four files: `(folder, url)`."
+    import functools, http.server, threading
+    root = tmp_path/'www'
+    shutil.copytree(sample_path('fashion_mnist'), root)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield root, f'http://127.0.0.1:{srv.server_port}/'
+    srv.shutdown(); srv.server_close()
+
+
+def test_fashion_mnist_falls_back_to_sample(no_fashion_mnist):
+    with pytest.warns(UserWarning, match='sample shipped with wisefast'): d = fashion_mnist_path()
+    assert is_sample(d) and d == sample_path('fashion_mnist')
+    with pytest.raises(FileNotFoundError, match='download=True'): fashion_mnist_path(sample=False)
+    with pytest.warns(UserWarning, match='sample'): dls = wise_dls('fashion_mnist', n_per_class=(2, 1), **SMALL)
+    assert len(dls.test_items) == 10 and not no_fashion_mnist.exists()
+
+
+def test_fashion_mnist_download(no_fashion_mnist, fmnist_server, monkeypatch):
+    "`download=True` really downloads (over HTTP), checks the files, and moves them in only when all four arrived."
+    www, url = fmnist_server
+    monkeypatch.setattr(wd, 'FASHION_MNIST_URL', url)
+    dest = no_fashion_mnist
+    (www/'t10k-labels-idx1-ubyte.gz').unlink()                                   # the server lacks one file: 404
+    with pytest.raises(Exception, match='404'): fashion_mnist_path(download=True)
+    assert not dest.exists() and not list(dest.parent.glob('.*'))                # nothing left behind
+    (www/'t10k-labels-idx1-ubyte.gz').write_bytes(b'<html>proxy error</html>')   # a file that is not IDX
+    with pytest.raises(ValueError, match='not an IDX'): fashion_mnist_path(download=True)
+    assert not dest.exists() and not list(dest.parent.glob('.*'))
+    shutil.copy(sample_path('fashion_mnist')/'t10k-labels-idx1-ubyte.gz', www)
+    dls = wise_dls('fashion_mnist', download=True, n_per_class=(2, 1), **SMALL)  # `wise_dls` passes `download` on
+    assert fashion_mnist_path() == dest and not is_sample(dest) and len(dls.test_items) == 10
+    assert sorted(p.name for p in dest.iterdir()) == sorted(sum(wd.FASHION_MNIST_FILES.values(), ()))
+    assert (dest/'train-images-idx3-ubyte.gz').read_bytes() == (www/'train-images-idx3-ubyte.gz').read_bytes()
+    (www/'train-images-idx3-ubyte.gz').unlink()
+    assert fashion_mnist_path(download=True) == dest                             # already there: no download
 
 
 def test_read_idx_errors(tmp_path):

@@ -12,8 +12,8 @@ from pathlib import Path
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'QUICK_JOB', 'main', 'add_recipe_args', 'train_parser', 'train_config', 'digits_folder', 'train',
-           'train_main', 'recipe_main', 'predict_parser', 'predict', 'predict_main']
+__all__ = ['COMMANDS', 'QUICK_JOB', 'main', 'add_recipe_args', 'train_parser', 'train_config', 'train', 'train_main',
+           'recipe_main', 'predict_parser', 'predict', 'predict_main']
 
 # %% ../nbs/10_cli.ipynb #14e16246
 COMMANDS = {
@@ -113,26 +113,6 @@ def train_config(args) -> dict:
     name = Path(str(cfg['data'])).name or 'data'
     cfg.setdefault('out', f"runs/{name}-{cfg.get('arch', 'resnet50')}-{cfg.get('head', 'wise')}")
     return cfg
-
-# %% ../nbs/10_cli.ipynb #e0b135b1
-def digits_folder(dest=None) -> Path:
-    "scikit-learn's digits as PNG class folders `dest/{train,test}/<digit>/` (written once)"
-    from fastai.data.external import fastai_path
-    dest = Path(dest) if dest else fastai_path('data')/'sklearn_digits'
-    if (dest/'test').is_dir(): return dest
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    x, y = load_digits(return_X_y=True)
-    tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
-    tmp = dest.with_name(dest.name + '.tmp')
-    for split, idx in (('train', tr), ('test', te)):
-        for i in idx:
-            (tmp/split/str(y[i])).mkdir(parents=True, exist_ok=True)
-            Image.fromarray((x[i].reshape(8, 8)*255/16).astype(np.uint8)).save(tmp/split/str(y[i])/f'{i}.png')
-    tmp.replace(dest)
-    return dest
 
 # %% ../nbs/10_cli.ipynb #e00d4710
 def _source(data:str):

@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/data.html.md"""
 
 # %% ../nbs/02_data.ipynb #af64dfdb
 from __future__ import annotations
-import contextlib, gzip, inspect, io, json, math, os, re, shutil, stat, struct, tempfile, warnings, zipfile
+import contextlib, gzip, importlib.resources, inspect, io, json, math, os, re, shutil, stat, struct, tempfile, warnings, zipfile
 from collections import defaultdict
 from pathlib import Path, PureWindowsPath
 import cv2
@@ -30,12 +30,12 @@ from sklearn.model_selection import train_test_split
 from .augment import table3, table3_batch, AlbumentationsTransform, Preprocess
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_MNIST', 'KAGGLE_DATASETS',
-           'DATASETS', 'VERIFIED', 'to_rgb', 'load_rgb', 'RGBImage', 'scan_images', 'Stretch', 'decode_jpeg',
-           'LoadStretched', 'wise_collate', 'WiseDL', 'wise_dblock', 'read_idx', 'dataset_path', 'fashion_mnist_path',
-           'load_fashion_mnist', 'detect_layout', 'dataset_items', 'stratified_split', 'wise_dls', 'ItemFile',
-           'wise_test_dl', 'UnsafeArchiveError', 'safe_extract', 'kaggle_credentials', 'verify_dataset',
-           'download_dataset']
+__all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'KAGGLE_DATASETS', 'DATASETS',
+           'VERIFIED', 'to_rgb', 'load_rgb', 'RGBImage', 'scan_images', 'Stretch', 'decode_jpeg', 'LoadStretched',
+           'wise_collate', 'WiseDL', 'wise_dblock', 'read_idx', 'system_data_path', 'dataset_path', 'sample_path',
+           'download_fashion_mnist', 'fashion_mnist_path', 'is_sample', 'load_fashion_mnist', 'digits_folder',
+           'detect_layout', 'dataset_items', 'stratified_split', 'wise_dls', 'ItemFile', 'wise_test_dl',
+           'UnsafeArchiveError', 'safe_extract', 'kaggle_credentials', 'verify_dataset', 'download_dataset']
 
 # %% ../nbs/02_data.ipynb #fa26378e
 def to_rgb(im:Image.Image) -> Image.Image:
@@ -319,7 +319,6 @@ FASHION_MNIST_FILES = dict(train=('train-images-idx3-ubyte.gz', 'train-labels-id
                            test=('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'))
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
                          'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
-DEBIAN_FASHION_MNIST = Path('/usr/share/datasets/fashion-mnist')
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
 
 def read_idx(fn) -> np.ndarray:
@@ -335,36 +334,102 @@ def read_idx(fn) -> np.ndarray:
     return a.reshape(shape).astype(a.dtype.newbyteorder('='))
 
 # %% ../nbs/02_data.ipynb #f67e9dc2
+SYSTEM_DATA_ENV = 'WISEFAST_SYSTEM_DATA'
+
+def system_data_path(name:str) -> Path:
+    "Folder of dataset `name` among the system's shared datasets: `$WISEFAST_SYSTEM_DATA/<name>`, else `/usr/share/datasets/<name>`."
+    return Path(os.environ.get(SYSTEM_DATA_ENV) or '/usr/share/datasets')/name
+
 def dataset_path(name:str) -> Path:
     "Default folder of dataset `name`: fastai's data folder (`~/.fastai/data/<name>`)."
     return fastai_path('data')/name
+
+def sample_path(name:str='fashion_mnist') -> Path:
+    "Folder of the small real-image sample of dataset `name` that ships inside wisefast."
+    return Path(str(importlib.resources.files('wisefast')))/'samples'/name
 
 def _fmnist_files(d:Path) -> dict:
     "{name: existing path} for the four files in `d`, gzipped or not."
     res = {}
     for f in sum(FASHION_MNIST_FILES.values(), ()):
-        for cand in (d/f, d/f[:-3]):
+        for cand in (Path(d)/f, Path(d)/f[:-3]):
             if cand.exists(): res[f] = cand; break
     return res
 
-def fashion_mnist_path(path=None, download:bool=False) -> Path:
-    "Folder with the Fashion-MNIST IDX files: `path`, else the Debian package's, else fastai's data folder."
-    cands = [Path(path)] if path else [DEBIAN_FASHION_MNIST, dataset_path('fashion_mnist')]
+def _check_fmnist(d:Path) -> dict:
+    "{split: number of images} of the four Fashion-MNIST files in `d`; `ValueError` unless they are consistent."
+    fs, counts = _fmnist_files(d), {}
+    for s, (fx, fy) in FASHION_MNIST_FILES.items():
+        x, y = read_idx(fs[fx]), read_idx(fs[fy])
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != x.shape[:1] or (y.size and y.max() >= 10):
+            raise ValueError(f"{fs[fx]}, {fs[fy]}: not Fashion-MNIST (images {x.shape}, labels {y.shape})")
+        counts[s] = len(x)
+    return counts
+
+def download_fashion_mnist(dest=None, # Folder to fill (default `dataset_path('fashion_mnist')`)
+                           url:str|None=None, # Where the four files are (default `FASHION_MNIST_URL`)
+                           show_progress:bool=True) -> Path:
+    "Download the four Fashion-MNIST files into `dest`: fetched into a temporary folder and checked first, so a failure leaves nothing behind."
+    from fastdownload import download_url
+    dest, url = Path(dest or dataset_path('fashion_mnist')), url or FASHION_MNIST_URL
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-', dir=dest.parent) as tmp:
+        for f in sum(FASHION_MNIST_FILES.values(), ()):
+            download_url(url.rstrip('/') + '/' + f, Path(tmp)/f, show_progress=show_progress)
+        _check_fmnist(Path(tmp))
+        dest.mkdir(exist_ok=True)
+        for f in sum(FASHION_MNIST_FILES.values(), ()): os.replace(Path(tmp)/f, dest/f)   # each file atomically
+    return dest
+
+def fashion_mnist_path(path=None, # A folder holding the four IDX files
+                       download:bool=False, # Download the full dataset into fastai's data folder if it is not found
+                       sample:bool=True # Fall back to the sample shipped with wisefast (with a warning)
+                      ) -> Path:
+    "Folder with the Fashion-MNIST IDX files: `path`, else the full dataset (system, then fastai's data folder), else the sample."
+    if path is not None:
+        if len(_fmnist_files(path)) < 4: raise FileNotFoundError(f"{path}: the four Fashion-MNIST IDX files are not there "
+            f"({', '.join(sum(FASHION_MNIST_FILES.values(), ()))})")
+        return Path(path)
+    cands = [system_data_path('fashion-mnist'), dataset_path('fashion_mnist')]
     for d in cands:
         if len(_fmnist_files(d)) == 4: return d
-    if not download:
+    if download: return download_fashion_mnist(cands[-1])
+    if not sample:
         raise FileNotFoundError(f"Fashion-MNIST IDX files not found in {' or '.join(map(str, cands))}. Install the Debian "
             "package `dataset-fashion-mnist`, pass `path=` to a folder holding the four files, or use `download=True`.")
-    from fastdownload import download_url
-    d = cands[-1]; d.mkdir(parents=True, exist_ok=True)
-    for f in sum(FASHION_MNIST_FILES.values(), ()):
-        if f not in _fmnist_files(d): download_url(FASHION_MNIST_URL + f, d/f, show_progress=False)
-    return d
+    warnings.warn("The full Fashion-MNIST is not installed: using the 4,000-image sample shipped with wisefast (300 "
+                  "training and 100 test images per class). For all 70,000: `fashion_mnist_path(download=True)`, "
+                  "`wise_dls('fashion_mnist', download=True)` or the Debian package `dataset-fashion-mnist`.", stacklevel=2)
+    return sample_path('fashion_mnist')
 
-def load_fashion_mnist(path=None, download:bool=False) -> dict:
-    "{'train': (images, labels), 'test': (images, labels)}: uint8 `(n, 28, 28)` images and int labels."
-    fs = _fmnist_files(fashion_mnist_path(path, download))
+def is_sample(path) -> bool:
+    "Whether `path` is one of the samples shipped with wisefast (not the full dataset)."
+    return Path(path).resolve().parent == sample_path('fashion_mnist').resolve().parent
+
+def load_fashion_mnist(path=None, download:bool=False, sample:bool=True) -> dict:
+    "{'train': (images, labels), 'test': (images, labels)}: uint8 `(n, 28, 28)` images and int labels (see `fashion_mnist_path`)."
+    fs = _fmnist_files(fashion_mnist_path(path, download, sample))
     return {s: tuple(read_idx(fs[f]) for f in FASHION_MNIST_FILES[s]) for s in FASHION_MNIST_FILES}
+
+
+# %% ../nbs/02_data.ipynb #5d1a9c02
+def digits_folder(dest=None) -> Path:
+    "scikit-learn's digits as PNG class folders `dest/{train,test}/<digit>/`, written once (atomically)."
+    from sklearn.datasets import load_digits
+    dest = Path(dest) if dest else dataset_path('sklearn_digits')
+    if (dest/'test').is_dir(): return dest
+    x, y = load_digits(return_X_y=True)
+    tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-', dir=dest.parent) as tmp:
+        for split, idx in (('train', tr), ('test', te)):
+            for i in idx:
+                (Path(tmp)/split/str(y[i])).mkdir(parents=True, exist_ok=True)
+                Image.fromarray((x[i].reshape(8, 8)*255/16).astype(np.uint8)).save(Path(tmp)/split/str(y[i])/f'{i}.png')
+        os.replace(tmp, dest)
+        os.mkdir(tmp)                                 # for `TemporaryDirectory`'s clean-up
+    return dest
+
 
 # %% ../nbs/02_data.ipynb #dcf4642e
 def _fmnist_items(root=None):
@@ -477,7 +542,7 @@ def wise_dls(source, # Dataset name ('intel', 'mit_indoor', 'imagenet70', 'fashi
              seed:int=42, # Seed of the validation split and of `n_per_class`
              n_per_class=None, # Keep at most this many images per class (int, or (train, test))
              path=None, # Extracted dataset root for a dataset name (default `dataset_path(name)`)
-             download:bool=False, # Download a missing Kaggle dataset first (`download_dataset`)
+             download:bool=False, # Download a missing dataset first (`download_dataset`, `download_fashion_mnist`)
              check_images='header', # Drop unreadable files first: 'header', 'full' (decode) or False
              num_workers:int=None, # DataLoader workers (fastai's default: the number of CPUs)
              augment=True, # Table 3 on the training set (see `wise_dblock`)
@@ -486,6 +551,7 @@ def wise_dls(source, # Dataset name ('intel', 'mit_indoor', 'imagenet70', 'fashi
              **kwargs):
     "`DataLoaders` for `source`, stratified validation split; test split in `dls.test_items`, dropped files in `dls.skipped`."
     if download and str(source) in KAGGLE_DATASETS: path = download_dataset(source, path)
+    elif download and str(source) == 'fashion_mnist': path = fashion_mnist_path(path, download=True)
     splits = dataset_items(source, path)
     train, valid, test, skipped = _split_items(splits, valid_pct, test_as_valid, seed, n_per_class, check_images)
     db_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in inspect.signature(wise_dblock).parameters}
