@@ -13,11 +13,12 @@ from torch import nn
 from fastcore.foundation import L
 from fastai.basics import Learner, params, defaults, Adam, get_c, default_device, Normalize
 import fastai.callback.schedule, fastai.callback.fp16   # patch fit_one_cycle, lr_find, to_fp16 onto Learner
-from .heads import create_wise_head, WiseHead, NonNegCallback
+from timm.layers import to_2tuple
+from .heads import HEAD_VARIANTS, create_wise_head, WiseHead, NonNegCallback
 
 # %% auto #0
-__all__ = ['KERAS_ARCHS', 'resolve_arch', 'create_timm_body', 'feature_map_shape', 'WiseModel', 'create_wise_model', 'wise_split',
-           'wise_learner']
+__all__ = ['KERAS_ARCHS', 'resolve_arch', 'create_timm_body', 'feature_map_shape', 'min_image_size', 'WiseModel',
+           'create_wise_model', 'wise_split', 'wise_learner']
 
 # %% ../nbs/03_learner.ipynb #c7dabc06
 KERAS_ARCHS = {
@@ -69,6 +70,29 @@ def feature_map_shape(body:nn.Module, size, n_in:int=3) -> tuple[int, int, int]:
                          f"feature map: Wise-SrNet heads need a convolutional backbone.")
     return tuple(out.shape[1:])
 
+# %% ../nbs/03_learner.ipynb #3e1f0a02
+def _head_fits(body:nn.Module, size, head:str, pool, n_in:int) -> bool:
+    "Whether `body` gives a feature map for `size` images on which `head` (with `pool`) can be built."
+    try:
+        nf, h, w = feature_map_shape(body, size, n_in)
+        create_wise_head(nf, 2, (h, w), variant=head, pool=pool)
+        return True
+    except (RuntimeError, ValueError): return False
+
+def min_image_size(arch:str|nn.Module, head:str='wise', pool:int|None=None, n_in:int=3, max_size:int=2048,
+                   **kwargs) -> int:
+    "Smallest square image size (px) for which backbone `arch` (a name or a body) and `head` build."
+    body = arch if isinstance(arch, nn.Module) else create_timm_body(arch, n_in=n_in, **kwargs)
+    if not _head_fits(body, max_size, head, pool, n_in):
+        raise ValueError(f"No image size up to {max_size} px works for this backbone with head={head!r}, pool={pool}.")
+    lo, hi = 1, max_size                                     # the answer is in (lo - 1, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _head_fits(body, mid, head, pool, n_in): hi = mid
+        else: lo = mid + 1
+    return hi
+
+
 # %% ../nbs/03_learner.ipynb #e70d5e9c
 class WiseModel(nn.Sequential):
     "A timm body and a `WiseHead`, with timm's `forward_features`/`forward_head` split and a rebuild `cfg`."
@@ -83,13 +107,23 @@ class WiseModel(nn.Sequential):
 def create_wise_model(arch:str, n_out:int, size=224, head:str='wise', pretrained:bool|str|Path=False, n_in:int=3,
                       pool:int|None=None, ps:float=0.5, flexible:bool=False, **kwargs) -> WiseModel:
     "Backbone `arch` with a `head` variant for `size` input images and `n_out` classes."
+    if head not in HEAD_VARIANTS: raise ValueError(f"Unknown head variant {head!r}; choose one of {', '.join(HEAD_VARIANTS)}.")
     body = create_timm_body(arch, pretrained, n_in=n_in, **kwargs)
+    if not _head_fits(body, size, head, pool, n_in):
+        hw = '×'.join(map(str, to_2tuple(size)))
+        raise ValueError(f"{hw} px images are too small for {resolve_arch(arch)} with head={head!r}"
+                         f"{f', pool={pool}' if pool else ''}: the smallest size that works is "
+                         f"{min_image_size(body, head, pool, n_in)} px. Use larger images.")
     nf, h, w = feature_map_shape(body, size, n_in)
+    if (h, w) == (1, 1) and head not in ('gap', 'gap_dp'):
+        warnings.warn(f"{resolve_arch(arch)} gives a 1×1 feature map for {size} px images: the {head!r} head has no "
+                      f"spatial information to weigh. Use larger images (a stride-32 backbone needs 64 px for 2×2).")
     hd = create_wise_head(nf, n_out, (h, w), variant=head, pool=pool, ps=ps, flexible=flexible)
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    size = to_2tuple(size)
     cfg = dict(arch=resolve_arch(arch), n_out=n_out, size=size, head=head, n_in=n_in, pool=hd.prepool, ps=ps,
                flexible=flexible, fmap_size=(h, w), nf=nf)
     return WiseModel(body, hd, cfg)
+
 
 # %% ../nbs/03_learner.ipynb #961d2c1a
 def wise_split(m:nn.Module):
@@ -118,7 +152,7 @@ def _add_timm_norm(dls, model:WiseModel):
 
 # %% ../nbs/03_learner.ipynb #f1c58498
 def wise_learner(dls, arch:str, head:str='wise', n_out:int|None=None, pretrained:bool|str|Path=False,
-                 normalize:bool=True, loss_func=None, opt_func=Adam, lr=defaults.lr, splitter=wise_split, cbs=None,
+                 normalize:bool=True, loss_func=None, opt_func=None, lr=defaults.lr, splitter=wise_split, cbs=None,
                  metrics=None, path=None, model_dir='models', wd=None, wd_bn_bias=False, train_bn=True,
                  moms=(0.95, 0.85, 0.95), pool:int|None=None, ps:float=0.5, flexible:bool=False, size=None,
                  n_in:int|None=None, fp16:bool|None=None, **kwargs) -> Learner:
@@ -133,9 +167,10 @@ def wise_learner(dls, arch:str, head:str='wise', n_out:int|None=None, pretrained
     if normalize and pretrained: _add_timm_norm(dls, model)
     cuda = default_device().type == 'cuda'
     if cuda: model = model.to(memory_format=torch.channels_last)
-    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, splitter=splitter, cbs=cbs,
+    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func or Adam, lr=lr, splitter=splitter, cbs=cbs,
                     metrics=metrics, path=path, model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn,
                     moms=moms)
+    learn.opt_func_chosen = opt_func is not None   # else `fit_staircase` trains with the paper's SGD
     if model[1].nonneg: learn.add_cb(NonNegCallback())
     if pretrained: learn.freeze()
     if fp16 or (fp16 is None and cuda): learn.to_fp16()

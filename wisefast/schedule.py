@@ -16,7 +16,7 @@ from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
-from fastai.optimizer import Optimizer, SGD, weight_decay
+from fastai.optimizer import Optimizer, SGD, Adam, weight_decay
 from fastai.torch_core import get_model, rank_distrib, set_seed
 
 # %% auto #0
@@ -72,11 +72,19 @@ def _keep_last_batch(dl, keep:bool=True):
     finally: dl.drop_last = old
 
 # %% ../nbs/04_schedule.ipynb #b6876c6d
+def _staircase_opt(learn:Learner, opt_func, keras_exact:bool):
+    "The optimizer `fit_staircase` runs with: `opt_func`; else Keras' SGD (`keras_exact`); else the `Learner`'s, unless that is fastai's default Adam, nobody's choice, which the paper's SGD replaces."
+    if opt_func is not None: return opt_func
+    if keras_exact: return KerasSGD
+    chosen = getattr(learn, 'opt_func_chosen', learn.opt_func is not Adam)
+    return learn.opt_func if chosen else paper_sgd
+
 @patch
 def fit_staircase(self:Learner, n_epoch:int, lr=0.045, factor:float=0.94, every:int=2, start_epoch:int=0,
-                  keras_exact:bool=False, cbs=None, wd=None, reset_opt:bool=False):
-    "Fit `n_epoch` epochs with `lr` multiplied by `factor` every `every` epochs, in steps, starting at `start_epoch`"
-    if keras_exact and self.opt_func is not KerasSGD: self.opt_func,reset_opt = KerasSGD,True
+                  keras_exact:bool=False, cbs=None, wd=None, reset_opt:bool=False, opt_func=None):
+    "Fit `n_epoch` epochs with `lr` multiplied by `factor` every `every` epochs, in steps, starting at `start_epoch`, with the paper's SGD unless an optimizer was chosen"
+    opt_func = _staircase_opt(self, opt_func, keras_exact)
+    if opt_func is not self.opt_func: self.opt_func,reset_opt = opt_func,True
     if reset_opt or self.opt is None: self.create_opt()
     self.opt.set_hyper('lr', lr)
     lrs = np.array([h['lr'] for h in self.opt.hypers])
@@ -87,6 +95,7 @@ def fit_staircase(self:Learner, n_epoch:int, lr=0.045, factor:float=0.94, every:
         else: n = n_epoch
         sched = {'lr': SchedStaircase(lrs, factor, every, n)}
         self.fit(n_epoch, lr=lrs, wd=wd, cbs=[ParamScheduler(sched)]+L(cbs))
+
 
 # %% ../nbs/04_schedule.ipynb #d5626093
 def _safe_load(file, device):
