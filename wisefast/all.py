@@ -9,6 +9,7 @@ __all__ = []
 
 # %% ../nbs/11_all.ipynb #fec314b7
 from fastai.vision.all import *
+from .paper import *
 from .heads import *
 from .augment import *
 from .data import *

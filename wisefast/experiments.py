@@ -20,7 +20,8 @@ from fastai.torch_core import set_seed, apply_init
 from fastai.vision.learner import create_head
 from .heads import HEAD_VARIANTS, num_params
 from .learner import wise_learner
-from .recipes import HistoryLogger, top5_accuracy, paper_epochs, _dls
+from .recipes import HistoryLogger, TRAINING_CBS, top5_accuracy, paper_epochs, _dls
+from .export import export_learner
 from .schedule import CheckpointCallback, EpochSeed, KerasSGD, paper_sgd
 
 # %% auto #0
@@ -111,7 +112,7 @@ def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=0.045, seed:in
 
 def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=0.045, factor:float=0.94, every:int=2,
                   seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, **kwargs) -> dict:
-    "Train (or resume, or skip if done) `arch` with `head` on `dls` in folder `path`; returns its result row."
+    "Train (or resume, or skip if done) `arch` with `head` on `dls` in folder `path`, export it there; returns its result row."
     path = Path(path)
     cfg = dict(arch=arch, epochs=epochs, lr=lr, factor=factor, every=every, seed=seed, pretrained=str(pretrained),
                keras_exact=keras_exact, bs=dls.train.bs)
@@ -131,6 +132,7 @@ def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=0.04
         learn.fit_staircase(epochs, lr=lr, factor=factor, every=every, start_epoch=start, keras_exact=keras_exact)
     res = variant_result(path/'history.csv', head, learn.model)
     res['config'] = cfg
+    export_learner(learn, 'export.pkl', drop_cbs=(*TRAINING_CBS, SeedAugment))     # for `wisefast predict` and `wisefast gradcam`
     _write_atomic(done, json.dumps(res, indent=1))
     return res
 

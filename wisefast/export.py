@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/export.html.md"""
 
 # %% ../nbs/06_export.ipynb #f850cb3f
 from __future__ import annotations
-import json, warnings
+import json, os, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -20,14 +20,30 @@ import wisefast
 from .learner import WiseModel, create_wise_model
 
 # %% auto #0
-__all__ = ['norm_stats', 'InputNorm', 'save_weights', 'read_meta', 'load_weights', 'wise_model_from_safetensors', 'export_onnx',
-           'check_onnx']
+__all__ = ['export_learner', 'norm_stats', 'InputNorm', 'save_weights', 'read_meta', 'load_weights',
+           'wise_model_from_safetensors', 'export_onnx', 'check_onnx']
 
 # %% ../nbs/06_export.ipynb #0fa45d70
 @patch
 def __getstate__(self:CSVLogger):
     "Pickle without the (open or closed) log file handle, so `Learner.export` works after logging."
     return {k: v for k, v in self.__dict__.items() if k != 'file'}
+
+# %% ../nbs/06_export.ipynb #7e1a2b02
+def export_learner(learn:Learner, fname='export.pkl', drop_cbs=()) -> Path:
+    "`learn.export(fname)` (relative to `learn.path`) written atomically, without the callbacks of the types `drop_cbs`."
+    fname = Path(learn.path)/fname
+    tmp = fname.with_name(f'.{fname.name}.tmp')
+    dropped = [cb for cb in learn.cbs if isinstance(cb, tuple(drop_cbs))]
+    learn.remove_cbs(dropped)
+    try:
+        learn.export(tmp)
+        os.replace(tmp, fname)
+    finally:
+        learn.add_cbs(dropped)
+        tmp.unlink(missing_ok=True)
+    return fname
+
 
 # %% ../nbs/06_export.ipynb #90537b3a
 def norm_stats(dls) -> list[dict]:

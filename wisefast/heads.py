@@ -11,13 +11,13 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import store_attr, listify
 from fastai.callback.core import Callback
+from .paper import HEAD_VARIANTS
 
 # %% auto #0
-__all__ = ['HEAD_VARIANTS', 'prepool_size', 'Prepool', 'WeightedPool', 'WiseHead', 'create_wise_head', 'num_params',
-           'nonneg_params', 'nonneg_', 'NonNegCallback', 'add_nonneg_hook']
+__all__ = ['prepool_size', 'Prepool', 'WeightedPool', 'WiseHead', 'create_wise_head', 'num_params', 'nonneg_params', 'nonneg_',
+           'NonNegCallback', 'add_nonneg_hook']
 
 # %% ../nbs/00_heads.ipynb #e9fdc010
-HEAD_VARIANTS = ('gap', 'gap_dp', 'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise', 'avg_dense', 'flatten_fc', 'gwap')
 _POOLED   = {'avg_dw_nonneg', 'wise', 'avg_dense'}   # pre-pool before the spatial layer
 _DEPTHWISE = {'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise'}
 _NONNEG   = {'dw_nonneg', 'avg_dw_nonneg', 'wise'}

@@ -38,10 +38,16 @@ def gradcam(model:nn.Module, xb:torch.Tensor, targets=None, layer=None) -> np.nd
     if targets is not None:
         targets = [ClassifierOutputTarget(int(t)) for t in np.broadcast_to(np.asarray(targets), (len(xb),))]
     xb, was_training = xb.as_subclass(torch.Tensor), model.training   # fastai's TensorImage trips grad-cam's hooks
-    with GradCAM(model=model, target_layers=[cam_layer(model, layer)]) as cam:
-        maps = cam(input_tensor=xb, targets=targets)
-    model.train(was_training)
+    target, shapes = cam_layer(model, layer), []
+    hook = target.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[-2:])))
+    try:
+        with GradCAM(model=model, target_layers=[target]) as cam: maps = cam(input_tensor=xb, targets=targets)
+    finally: hook.remove(); model.train(was_training)
+    if shapes and shapes[0] == (1, 1):
+        warnings.warn(f"The target layer's map is 1×1 for {tuple(xb.shape[-2:])} px images: Grad-CAM cannot say where "
+                      "anything is, and every map is flat. Use larger images, or an earlier layer (`layer=`).")
     return np.clip(maps, 0, 1)
+
 
 # %% ../nbs/09_interpret.ipynb #98498415
 def _as_learner(model):

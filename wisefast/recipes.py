@@ -18,12 +18,12 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy, top_k_accuracy
 from fastai.torch_core import set_seed
+from .paper import PAPER_EPOCHS, RECIPES, paper_epochs
 from .learner import wise_learner
 from .schedule import CheckpointCallback, EpochSeed, KerasSGD, paper_sgd
 
 # %% auto #0
-__all__ = ['PAPER_EPOCHS', 'top5_accuracy', 'HistoryLogger', 'plot_history', 'paper_epochs', 'wise_recipe', 'scratch_224',
-           'finetune_512']
+__all__ = ['TRAINING_CBS', 'top5_accuracy', 'HistoryLogger', 'plot_history', 'wise_recipe', 'scratch_224', 'finetune_512']
 
 # %% ../nbs/05_recipes.ipynb #f4c9b063
 def top5_accuracy(inp, targ, axis:int=-1):
@@ -53,6 +53,8 @@ class HistoryLogger(CSVLogger):
     def after_fit(self):
         if self.file is not None: super().after_fit(); self.file = None
 
+TRAINING_CBS = (HistoryLogger, CheckpointCallback, EpochSeed)   # callbacks of a run that an exported model leaves out
+
 # %% ../nbs/05_recipes.ipynb #430790a3
 def plot_history(history, fname=None, figsize=(10, 4)):
     "Loss and accuracy curves per epoch from a `HistoryLogger` CSV (or its `DataFrame`); saved to `fname` if given"
@@ -71,17 +73,6 @@ def plot_history(history, fname=None, figsize=(10, 4)):
     fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=100); plt.close(fig)
     return fig
-
-# %% ../nbs/05_recipes.ipynb #ad07047a
-PAPER_EPOCHS = {
-    'scratch_224': dict(imagenet70=148, intel=220, mit_indoor=200),
-    'finetune_512': dict(mit_indoor=130),
-}
-
-def paper_epochs(recipe:str, source) -> int:
-    "Epochs the paper trains `recipe` on dataset `source`; for other data, its largest dataset's (148 or 130)"
-    eps = PAPER_EPOCHS[recipe]
-    return eps.get(str(source), eps['imagenet70' if 'imagenet70' in eps else 'mit_indoor'])
 
 # %% ../nbs/05_recipes.ipynb #58e2697b
 def _dls(source_or_dls, size, bs, seed, num_workers, dls_kwargs) -> DataLoaders:
