@@ -13,6 +13,6 @@ or a quick CPU run on Fashion-MNIST:
 Writes OUT/results.csv, OUT/results.md, OUT/curves.png and one folder per head; re-running resumes.
 """
 import sys
-from wisefast.experiments import compare_main
+from wisefast.cli import compare_main, run_command
 
-if __name__ == '__main__': sys.exit(compare_main(sys.argv[1:]))
+if __name__ == '__main__': sys.exit(run_command(sys.argv[0], compare_main, sys.argv[1:]))

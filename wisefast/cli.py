@@ -6,72 +6,95 @@ Docs: https://wisefast.github.io/wisefast/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #d93b8263
 from __future__ import annotations
-import argparse, importlib, sys, time, warnings
+import argparse, math, os, sys, time, warnings
 from pathlib import Path
-# fastai's imports call `torch.jit.script`, which recent torch deprecates: nothing a user of the command can act on
-warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+from .paper import HEAD_VARIANTS, RECIPES, paper_epochs
+# Only this light module and `wisefast.paper` load at import: torch, fastai and the rest of wisefast take seconds, so
+# each command imports what it needs when it runs, and `wisefast --help` and mistakes in the options answer at once.
 
 # %% auto #0
-__all__ = ['COMMANDS', 'QUICK_JOB', 'main', 'add_recipe_args', 'train_parser', 'train_config', 'train', 'train_main',
-           'recipe_main', 'predict_parser', 'predict', 'predict_main']
+__all__ = ['USER_ERRORS', 'QUICK_JOB', 'COMMANDS', 'CLIError', 'ArgumentParser', 'int_at_least', 'positive_float', 'n_per_class',
+           'run_command', 'add_recipe_args', 'train_parser', 'train_config', 'load_data', 'train', 'train_main',
+           'recipe_main', 'predict_parser', 'image_files', 'predict', 'predict_main', 'compare_parser', 'compare_main',
+           'gradcam_parser', 'gradcam_main', 'main']
 
-# %% ../nbs/10_cli.ipynb #14e16246
-COMMANDS = {
-    'train':   ('wisefast.cli:train_main', "train a model (no arguments: a quick CPU demo on Fashion-MNIST)"),
-    'predict': ('wisefast.cli:predict_main', "classify images with an exported model"),
-    'compare': ('wisefast.experiments:compare_main', "train several heads with everything else equal; table and curves"),
-    'gradcam': ('wisefast.interpret:gradcam_main', "Grad-CAM maps of a trained model on some images"),
-}
+# %% ../nbs/10_cli.ipynb #c1e0a001
+class CLIError(Exception):
+    "A problem the user can fix: `run_command` prints it as one line and exits with `code` (2), without a traceback."
+    def __init__(self, msg:str, code:int=2): super().__init__(msg); self.code = code
 
-def _usage() -> str:
-    cmds = '\n'.join(f"  {k:<9}{h}" for k, (_, h) in COMMANDS.items())
-    return (f"usage: wisefast {{{','.join(COMMANDS)}}} [options]\n\nWise-SrNet heads for fastai.\n\n"
-            f"commands:\n{cmds}\n\n`wisefast COMMAND --help` lists a command's options.")
+# exceptions that the library raises for bad input, with messages that say what to do
+USER_ERRORS = (CLIError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
+               ValueError, ConnectionError)
 
-def _command(name:str):
-    "The function implementing subcommand `name`, imported on demand"
-    mod, fn = COMMANDS[name][0].split(':')
-    return getattr(importlib.import_module(mod), fn)
+class ArgumentParser(argparse.ArgumentParser):
+    "`argparse.ArgumentParser` whose errors are a `CLIError` (one line, naming `--help`), not a usage dump and `exit`"
+    def error(self, message): raise CLIError(f"{message} (`{self.prog} --help` lists the options)")
 
-# %% ../nbs/10_cli.ipynb #89d15dc7
-def main(argv=None) -> int:
-    "Entry point of the `wisefast` command: dispatch `argv[0]` to its subcommand"
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] in ('-h', '--help'):
-        print(_usage()); return 0
-    if argv[0] == '--version':
-        from wisefast import __version__
-        print(f"wisefast {__version__}"); return 0
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(f"wisefast: unknown command {name!r}; expected one of {', '.join(COMMANDS)}\n\n{_usage()}", file=sys.stderr)
-        return 2
-    try: fn = _command(name)
-    except (ImportError, AttributeError) as e:
-        print(f"wisefast {name}: not available in this installation ({e}).", file=sys.stderr)
-        return 2
-    return fn(rest) or 0
+def int_at_least(lo:int):
+    "argparse `type`: a whole number of at least `lo`"
+    def conv(s):
+        try: v = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+        if v < lo: raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
+        return v
+    return conv
+
+def positive_float(s) -> float:
+    "argparse `type`: a finite number above 0"
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {s}")
+    return v
+
+def n_per_class(s):
+    "argparse `type`: `N` or `TRAIN,TEST` images per class, each at least 1"
+    if s is None or isinstance(s, (int, tuple)): return s
+    try: n = tuple(int(o) for o in str(s).split(','))
+    except ValueError: raise argparse.ArgumentTypeError(f"expected N or TRAIN,TEST (whole numbers), got {s!r}") from None
+    if len(n) > 2 or min(n) < 1: raise argparse.ArgumentTypeError(f"expected N or TRAIN,TEST, each at least 1, got {s!r}")
+    return n[0] if len(n) == 1 else n
+
+# %% ../nbs/10_cli.ipynb #c1e0a002
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+def run_command(prog:str, fn, argv) -> int:
+    "Run command `fn(argv)`: user errors as one line and their code, warnings as one line, Ctrl-C as code 130"
+    with warnings.catch_warnings():
+        # fastai's imports call `torch.jit.script`, which recent torch deprecates: nothing a user of the command can act on
+        warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+        warnings.showwarning = _show_warning
+        try: return fn(argv) or 0
+        except SystemExit as e: return e.code if isinstance(e.code, int) else 0      # argparse's --help
+        except USER_ERRORS as e:
+            if os.environ.get('WISEFAST_TRACEBACK'): raise
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return getattr(e, 'code', 2)
+        except KeyboardInterrupt:
+            print(f"\n{prog}: interrupted", file=sys.stderr)
+            return 130
 
 # %% ../nbs/10_cli.ipynb #c474484e
 def add_recipe_args(p:argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
     "Add the data and schedule options `wisefast train` and `wisefast compare` share; `defaults` overrides defaults."
     a = p.add_argument
     a('--path', help="extracted dataset root, for a dataset name")
-    a('--recipe', default='scratch_224', choices=('scratch_224', 'finetune_512'), help="paper recipe for the defaults")
-    a('--epochs', type=int, help="number of epochs (default: the paper's for the recipe and dataset)")
-    a('--lr', type=float, default=0.045, help="initial learning rate (default: 0.045)")
-    a('--factor', type=float, default=0.94, help="staircase factor (default: 0.94)")
-    a('--every', type=int, default=2, help="epochs between two decays (default: 2)")
+    a('--recipe', default='scratch_224', choices=tuple(RECIPES), help="paper recipe for the defaults")
+    a('--epochs', type=int_at_least(1), help="number of epochs (default: the paper's for the recipe and dataset)")
+    a('--lr', type=positive_float, default=0.045, help="initial learning rate (default: 0.045)")
+    a('--factor', type=positive_float, default=0.94, help="staircase factor (default: 0.94)")
+    a('--every', type=int_at_least(1), default=2, help="epochs between two decays (default: 2)")
     a('--keras-exact', action='store_true', help="per-step decay and Keras momentum, as the reference code")
     a('--pretrained', nargs='?', const=True, default=False, metavar='WEIGHTS',
       help="start from ImageNet weights: timm's (flag alone, needs the Hugging Face hub) or a .pth/.safetensors file")
-    a('--n-per-class', help="keep at most N images per class, or TRAIN,TEST (quick subsets)")
+    a('--n-per-class', type=n_per_class, help="keep at most N images per class, or TRAIN,TEST (quick subsets)")
     a('--augment', default='table3', choices=('table3', 'gpu', 'none'), help="training augmentation (default: table3)")
     a('--preprocess', default='caffe', help="input preprocessing: caffe (paper), tf, torch or a timm arch name")
     a('--test-as-valid', action='store_true', help="validate on the test split, as the paper does")
     a('--seed', type=int, default=42, help="random seed (default: 42)")
-    a('--workers', type=int, help="DataLoader worker processes (default: fastai's)")
-    a('--threads', type=int, help="torch CPU threads (1 is often faster on a busy machine)")
+    a('--workers', type=int_at_least(0), help="DataLoader worker processes (default: fastai's)")
+    a('--threads', type=int_at_least(1), help="torch CPU threads (1 is often faster on a busy machine)")
     p.set_defaults(**defaults)
     return p
 
@@ -81,56 +104,64 @@ QUICK_JOB = dict(data='fashion_mnist', arch='resnet10t', head='wise', size=64, b
 
 def train_parser() -> argparse.ArgumentParser:
     "Arguments of `wisefast train`"
-    p = argparse.ArgumentParser(prog='wisefast train', description="Train a timm backbone with a Wise-SrNet (or other) "
+    p = ArgumentParser(prog='wisefast train', description="Train a timm backbone with a Wise-SrNet (or other) "
         "head with the paper's recipe: SGD momentum 0.9, lr 0.045 ×0.94 every 2 epochs. Without --data: a quick CPU demo "
-        f"({QUICK_JOB['arch']}, {QUICK_JOB['size']} px, {QUICK_JOB['epochs']} epochs on a Fashion-MNIST subset, or "
-        "scikit-learn's digits when Fashion-MNIST is not installed).")
+        f"({QUICK_JOB['arch']}, {QUICK_JOB['size']} px, {QUICK_JOB['epochs']} epochs on Fashion-MNIST: the full dataset "
+        "if installed, else the sample shipped with wisefast).")
     a = p.add_argument
     a('--data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
     a('--arch', help="timm or Keras architecture name (recipe default: resnet50)")
-    a('--head', help="head variant: wise, gap, gap_dp, dw, dw_nonneg, avg_dw_nonneg, avg_dense, flatten_fc, gwap")
-    a('--size', type=int, help="image size in pixels (recipe default: 224 or 512)")
-    a('--bs', type=int, help="batch size (recipe default: 70 or 15)")
-    a('--pool', type=int, help="pre-pool size of the head (default: from the feature map size)")
-    a('--out', help="output folder (default: runs/DATA-ARCH-HEAD)")
+    a('--head', choices=HEAD_VARIANTS, help="head variant (default: wise)")
+    a('--size', type=int_at_least(1), help="image size in pixels (recipe default: 224 or 512)")
+    a('--bs', type=int_at_least(1), help="batch size (recipe default: 70 or 15)")
+    a('--pool', type=int_at_least(1), help="pre-pool size of the head (default: from the feature map size)")
+    a('--out', help="output folder (default: runs/DATA-ARCH-HEAD, DATA the data actually used)")
     a('--resume', action='store_true', help="continue from OUT/models/last.pth if it exists")
-    a('--fp16', action='store_true', help="mixed precision (GPU)")
+    a('--fp16', action=argparse.BooleanOptionalAction, help="mixed precision (default: on a GPU only)")
     add_recipe_args(p, pretrained=None, augment=None)
     return p
 
 # %% ../nbs/10_cli.ipynb #25de97f2
-def _n_per_class(s):
-    if s is None or isinstance(s, (int, tuple)): return s
-    n = tuple(int(o) for o in str(s).split(','))
-    return n[0] if len(n) == 1 else n
-
 def train_config(args) -> dict:
-    "Fill the unset options of `args` from the quick job (no `--data`) or the recipe"
-    quick = args.data is None
+    "The options of `wisefast train` as a dict, unset ones from the quick job (no `--data`) or the recipe"
     cfg = {k: v for k, v in vars(args).items() if v is not None}
-    if quick: cfg = {**QUICK_JOB, **cfg}
-    cfg['n_per_class'] = _n_per_class(cfg.get('n_per_class'))
-    name = Path(str(cfg['data'])).name or 'data'
-    cfg.setdefault('out', f"runs/{name}-{cfg.get('arch', 'resnet50')}-{cfg.get('head', 'wise')}")
-    return cfg
+    if args.data is None: cfg = {**QUICK_JOB, **cfg}
+    return {'head': 'wise', **RECIPES[cfg['recipe']], 'augment': 'table3', **cfg}
 
 # %% ../nbs/10_cli.ipynb #e00d4710
-def _source(data:str):
-    "Dataset name or folder for `wise_dls`; Fashion-MNIST falls back to digits when not installed"
-    if data == 'digits': return digits_folder()
+def _source(data:str, path=None) -> tuple:
+    "(`wise_dls` source, name of the data actually used, for the run folder) of `--data`: a dataset name or a folder"
+    from wisefast.data import DATASETS, digits_folder, fashion_mnist_path, is_sample
+    if data == 'digits': return digits_folder(), 'digits'
     if data == 'fashion_mnist':
-        from wisefast.data import fashion_mnist_path
-        try: fashion_mnist_path()
-        except FileNotFoundError:
-            print("Fashion-MNIST is not installed (Debian package dataset-fashion-mnist): using scikit-learn's digits")
-            return digits_folder()
-    return data
+        return data, 'fashion_mnist_sample' if is_sample(fashion_mnist_path(path)) else data   # warns for the sample
+    if data in DATASETS: return data, data
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        raise CLIError(f"--data {data!r} is neither an image folder nor one of the datasets {', '.join(DATASETS)}, digits")
+    return folder, folder.resolve().name
 
 def _dls_kwargs(cfg:dict) -> dict:
     "`wise_dls` arguments from the data options of `add_recipe_args` (`cfg`: parsed options as a dict)"
     aug = {'table3': True, 'gpu': 'gpu', 'none': False}[cfg.get('augment') or 'table3']
-    return dict(n_per_class=_n_per_class(cfg.get('n_per_class')), augment=aug, preprocess=cfg['preprocess'],
-                test_as_valid=cfg['test_as_valid'], path=cfg.get('path'))
+    return dict(n_per_class=cfg.get('n_per_class'), augment=aug, preprocess=cfg['preprocess'],
+                test_as_valid=cfg['test_as_valid'], path=cfg.get('path'), seed=cfg['seed'], num_workers=cfg.get('workers'))
+
+def _check_model(arch:str, size, heads, pool=None):
+    "Build each of `heads` on `arch` for `size` px images once, so an unknown name or a size too small stops us now"
+    from wisefast.learner import create_wise_model
+    for h in heads: create_wise_model(arch, 2, size=size, head=h, pool=pool)
+
+def load_data(source, size, bs:int, cfg:dict):
+    "`wise_dls` of `source` for the options `cfg`; a batch size larger than the training set shrinks to it, with a warning"
+    from wisefast.data import wise_dls
+    dls = wise_dls(source, size=size, bs=bs, **_dls_kwargs(cfg))
+    n = len(dls.train_ds)
+    if n == 0: raise CLIError(f"{source}: no training images")
+    if bs > n:
+        warnings.warn(f"--bs {bs} is larger than the {n} training images: training with batches of {n}")
+        dls = wise_dls(source, size=size, bs=n, **_dls_kwargs(cfg))
+    return dls
 
 def _print_table(rows, title=None):
     w = max(len(k) for k, _ in rows)
@@ -139,66 +170,82 @@ def _print_table(rows, title=None):
 
 # %% ../nbs/10_cli.ipynb #5e84e587
 def train(cfg:dict):
-    "Run `wisefast train` with the options `cfg` (see `train_parser`); return the trained `Learner`"
+    "Run `wisefast train` with the options `cfg` (see `train_config`); return the trained `Learner`"
     import torch, pandas as pd
+    from fastai.callback.tracker import TerminateOnNaNCallback
     from wisefast import recipes
     from wisefast.data import wise_test_dl
+    from wisefast.export import export_learner
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
-    out = Path(cfg['out']).expanduser()
-    kw = {k: cfg[k] for k in ('arch', 'head', 'size', 'bs', 'epochs', 'pretrained', 'pool') if k in cfg}
-    fp16 = cfg['fp16'] or None
-    if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a GPU: training in fp32"); fp16 = None
+    source, name = _source(cfg['data'], cfg.get('path'))
+    out = Path(cfg.get('out') or f"runs/{name}-{cfg['arch']}-{cfg['head']}").expanduser()
+    _check_model(cfg['arch'], cfg['size'], [cfg['head']], cfg.get('pool'))
+    fp16 = cfg.get('fp16')
+    if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a GPU: training in fp32"); fp16 = False
+    dls = load_data(source, cfg['size'], cfg['bs'], cfg)
+    epochs = cfg.get('epochs') or paper_epochs(cfg['recipe'], cfg['data'])
     t0 = time.time()
-    learn = getattr(recipes, cfg['recipe'])(_source(cfg['data']), lr=cfg['lr'], factor=cfg['factor'], every=cfg['every'],
-                    keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'], seed=cfg['seed'],
-                    num_workers=cfg.get('workers'), fp16=fp16, dls_kwargs=_dls_kwargs(cfg), **kw)
+    try:
+        learn = getattr(recipes, cfg['recipe'])(dls, arch=cfg['arch'], head=cfg['head'], epochs=epochs,
+                        pretrained=cfg['pretrained'], pool=cfg.get('pool'), lr=cfg['lr'], factor=cfg['factor'],
+                        every=cfg['every'], keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'],
+                        seed=cfg['seed'], fp16=fp16, cbs=TerminateOnNaNCallback())
+    except KeyboardInterrupt:
+        raise CLIError(f"interrupted: the same command with --resume continues from the last finished epoch "
+                       f"({out/'models'/'last.pth'})", code=130) from None
     elapsed = time.time() - t0
+    losses = learn.recorder.losses
+    if losses and not math.isfinite(float(losses[-1])):
+        raise CLIError(f"training diverged (the loss became {float(losses[-1])} in epoch {learn.epoch + 1}): try a lower "
+                       f"--lr than {cfg['lr']}. Nothing was exported.", code=1)
     hist = pd.read_csv(out/'history.csv')
     last, best = hist.iloc[-1], hist.loc[hist.accuracy.idxmax()]
-    rows = [('epochs', len(hist)), ('train_loss', float(last.train_loss)), ('valid_loss', float(last.valid_loss)),
+    rows = [('data', f"{name} ({len(dls.train_ds)} training, {len(dls.valid_ds)} validation images)"),
+            ('epochs', len(hist)), ('train_loss', float(last.train_loss)), ('valid_loss', float(last.valid_loss)),
             ('valid accuracy', float(last.accuracy)), ('valid top-5 accuracy', float(last.top5_accuracy)),
-            (f'best valid accuracy (epoch {int(best.epoch)})', float(best.accuracy))]
+            (f'best valid accuracy (epoch {int(best.epoch) + 1})', float(best.accuracy))]
     if getattr(learn.dls, 'test_items', None) and not cfg['test_as_valid']:
-        _, acc, top5 = learn.validate(dl=wise_test_dl(learn.dls))
+        with learn.no_bar(): _, acc, top5 = learn.validate(dl=wise_test_dl(learn.dls))
         rows += [(f'test accuracy ({len(learn.dls.test_items)} images)', float(acc)), ('test top-5 accuracy', float(top5))]
     rows.append(('training time', f"{elapsed/60:.1f} min"))
     _print_table(rows, "Final metrics")
     recipes.plot_history(out/'history.csv', out/'curves.png')
-    learn.remove_cbs([recipes.HistoryLogger, recipes.CheckpointCallback, recipes.EpochSeed])
-    learn.export('export.pkl')
+    export_learner(learn, 'export.pkl', drop_cbs=(*recipes.TRAINING_CBS, TerminateOnNaNCallback))
     print(f"\nOutputs in {out}/: export.pkl (model, `wisefast predict {out}/export.pkl IMAGES`), history.csv, "
           "curves.png, models/last.pth (resume with --resume), models/best.pth")
     return learn
 
 def train_main(argv=None) -> int:
-    "Entry point of `wisefast train`"
+    "`wisefast train`: parse `argv`, train, print the metrics"
     train(train_config(train_parser().parse_args(argv)))
     return 0
 
 def recipe_main(recipe:str, argv=None, prog:str|None=None, description:str|None=None) -> int:
     "Entry point of the `recipes/` scripts: `wisefast train --recipe {recipe}`, with `--data` required"
-    p = train_parser()
-    if prog: p.prog = prog
-    if description: p.description = description
-    args = p.parse_args(argv)
-    if args.data is None: p.error("--data is required: a dataset name (imagenet70, intel, mit_indoor) or an image folder")
-    args.recipe = recipe
-    train(train_config(args))
-    return 0
+    def _main(argv):
+        p = train_parser()
+        if prog: p.prog = prog
+        if description: p.description = description
+        args = p.parse_args(argv)
+        if args.data is None: p.error("--data is required: a dataset name (imagenet70, intel, mit_indoor) or an image folder")
+        args.recipe = recipe
+        train(train_config(args))
+    return run_command(prog or f'wisefast train --recipe {recipe}', _main, sys.argv[1:] if argv is None else argv)
 
 # %% ../nbs/10_cli.ipynb #cd26c71d
 def predict_parser() -> argparse.ArgumentParser:
     "Arguments of `wisefast predict`"
-    p = argparse.ArgumentParser(prog='wisefast predict', description="Print the predicted class and its probability "
-                                "for each image (folders are searched recursively).")
-    p.add_argument('model', help="exported model (export.pkl from `wisefast train`), or the run folder holding it")
+    p = ArgumentParser(prog='wisefast predict', description="Print the predicted class and its probability "
+                       "for each image (folders are searched recursively).")
+    p.add_argument('model', help="exported model (export.pkl from `wisefast train` or `compare`), or the run folder holding it")
     p.add_argument('images', nargs='+', help="image files or folders")
-    p.add_argument('--bs', type=int, default=32, help="batch size (default: 32)")
+    p.add_argument('--bs', type=int_at_least(1), default=32, help="batch size (default: 32)")
     p.add_argument('--cpu', action='store_true', help="run on the CPU even if a GPU is available")
     return p
 
 # %% ../nbs/10_cli.ipynb #c27a7a6b
-def _image_files(paths) -> list:
+def image_files(paths) -> list:
+    "The image files among `paths` and in the folders among them (searched recursively); a missing path is an error"
     from fastai.data.transforms import get_image_files
     res = []
     for p in map(Path, paths):
@@ -207,15 +254,22 @@ def _image_files(paths) -> list:
         else: raise FileNotFoundError(f"{p}: no such image file or folder")
     return res
 
+def _export_file(model) -> Path:
+    "The `export.pkl` that `model` (the file or its run folder) names; an error saying what to pass if there is none"
+    p = Path(model)
+    f = p/'export.pkl' if p.is_dir() else p
+    if not f.is_file(): raise FileNotFoundError(f"{f}: no exported model; pass the export.pkl that `wisefast train` or "
+                                                "`wisefast compare` wrote, or the folder holding it")
+    return f
+
 def predict(model, images, bs:int=32, cpu:bool=False) -> list:
     "(file, class, probability) for each image in `images` (files or folders) with the exported `model`"
     from fastai.learner import load_learner
-    model = Path(model)
-    if model.is_dir(): model = model/'export.pkl'
+    f = _export_file(model)
+    files = image_files(images)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        learn = load_learner(model, cpu=cpu)
-    files = _image_files(images)
+        learn = load_learner(f, cpu=cpu)
     if not files: return []
     # `wise_dls` items are (x, label) tuples read with `ItemGetter(0)`: give the files in the same form
     dl = learn.dls.test_dl([(f,) for f in files], bs=bs, num_workers=0)
@@ -224,9 +278,105 @@ def predict(model, images, bs:int=32, cpu:bool=False) -> list:
     return [(f, learn.dls.vocab[i], float(q)) for f, i, q in zip(files, idx.tolist(), p)]
 
 def predict_main(argv=None) -> int:
-    "Entry point of `wisefast predict`"
+    "`wisefast predict`: one line per image, file, class and probability, tab-separated"
     a = predict_parser().parse_args(argv)
     res = predict(a.model, a.images, a.bs, a.cpu)
+    if not res: raise CLIError(f"no image files in {' '.join(a.images)}")
     for f, c, p in res: print(f"{f}\t{c}\t{p:.4f}")
-    if not res: print("no images found", file=sys.stderr); return 1
-    return 0
+
+# %% ../nbs/10_cli.ipynb #0f484b06
+def compare_parser() -> argparse.ArgumentParser:
+    "Arguments of `wisefast compare` (named as `wisefast train`'s)"
+    p = ArgumentParser(prog='wisefast compare', description="Train several heads on one dataset and backbone with "
+                       "everything else identical; write the table (CSV, Markdown), the curves and each head's export.pkl.")
+    a = p.add_argument
+    a('data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
+    a('--arch', default='resnet50', help="timm or Keras architecture name (default: resnet50)")
+    a('--heads', default='table5', help=f"comma-separated variants from {', '.join(HEAD_VARIANTS)}, fastai, or a paper "
+                                        "table's: table5, table6, table7, table9 (default: table5)")
+    a('--size', type=int_at_least(1), default=224, help="image size in pixels (default: 224)")
+    a('--bs', type=int_at_least(1), default=70, help="batch size (default: 70)")
+    a('--out', default='compare', help="output folder (default: ./compare)")
+    add_recipe_args(p)
+    return p
+
+def compare_main(argv=None) -> int:
+    "`wisefast compare`: parse `argv`, run `compare_heads`, print the Markdown table"
+    import torch
+    from wisefast.experiments import PAPER_HEADS, FASTAI_HEAD, check_heads, compare_heads, results_markdown
+    a = compare_parser().parse_args(argv)
+    heads = check_heads(PAPER_HEADS.get(a.heads, a.heads))
+    if a.threads: torch.set_num_threads(a.threads)
+    source, _ = _source(a.data, a.path)
+    _check_model(a.arch, a.size, [h for h in heads if h != FASTAI_HEAD] or ['gap'])
+    dls = load_data(source, a.size, a.bs, vars(a))
+    df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
+                       seed=a.seed, out=a.out, pretrained=a.pretrained, factor=a.factor, every=a.every,
+                       keras_exact=a.keras_exact)
+    print(results_markdown(df))
+    print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head with its export.pkl")
+
+# %% ../nbs/10_cli.ipynb #3426f788
+def _is_model(p:Path) -> bool:
+    return p.suffix in ('.pkl', '.safetensors') or (p.is_dir() and (p/'export.pkl').exists())
+
+def gradcam_parser() -> argparse.ArgumentParser:
+    "Arguments of `wisefast gradcam`"
+    p = ArgumentParser(prog='wisefast gradcam', description="Grad-CAM maps of one or more models on the same "
+        "images, side by side (the paper's Figure 9).")
+    p.add_argument('paths', nargs='+', metavar='MODEL_OR_IMAGE',
+                   help="models (export.pkl, a run folder holding one, or .safetensors), then images or image folders")
+    p.add_argument('--out', default='gradcam.png', help="figure file (default: gradcam.png)")
+    p.add_argument('--names', help="comma-separated column titles, one per model (default: each model's head)")
+    p.add_argument('--target', type=int_at_least(0), help="class index to explain (default: each model's prediction)")
+    p.add_argument('--layer', help="dotted name of the target layer (default: '0', the backbone's output)")
+    p.add_argument('--max-images', type=int_at_least(1), default=8, help="use at most this many images (default: 8)")
+    return p
+
+def gradcam_main(argv=None) -> int:
+    "`wisefast gradcam`: the Figure 9 plot of the models on the images"
+    a = gradcam_parser().parse_args(argv)
+    paths = [Path(o) for o in a.paths]
+    models = [p for p in paths if _is_model(p)]
+    if not models: raise CLIError("no model given: pass export.pkl files, run folders holding one, or .safetensors files")
+    items = image_files([p for p in paths if not _is_model(p)])[:a.max_images]
+    if not items: raise CLIError("no images given: pass image files or folders after the models")
+    names = a.names.split(',') if a.names else None
+    if names and len(names) != len(models): raise CLIError(f"--names gives {len(names)} names for {len(models)} models")
+    try: from wisefast.interpret import plot_gradcam          # needs the optional grad-cam package
+    except ImportError as e: raise CLIError(f"wisefast gradcam needs the grad-cam package ({e}): pip install grad-cam") from None
+    plot_gradcam(models, items, a.out, names=names, targets=a.target, layer=a.layer)
+    print(f"Grad-CAM figure of {len(models)} model(s) on {len(items)} image(s): {a.out}")
+
+# %% ../nbs/10_cli.ipynb #14e16246
+COMMANDS = {
+    'train':   (train_main, "train a model (no arguments: a quick CPU demo on Fashion-MNIST)"),
+    'predict': (predict_main, "classify images with an exported model"),
+    'compare': (compare_main, "train several heads with everything else equal; table, curves, exported models"),
+    'gradcam': (gradcam_main, "Grad-CAM maps of trained models on some images"),
+}
+
+# %% ../nbs/10_cli.ipynb #89d15dc7
+def _usage() -> str:
+    cmds = '\n'.join(f"  {k:<9}{h}" for k, (_, h) in COMMANDS.items())
+    return (f"usage: wisefast {{{','.join(COMMANDS)}}} [options]\n\nWise-SrNet heads for fastai.\n\n"
+            f"commands:\n{cmds}\n\n`wisefast COMMAND --help` lists a command's options.")
+
+def _command(name:str):
+    "The function implementing command `name`"
+    return COMMANDS[name][0]
+
+def main(argv=None) -> int:
+    "Entry point of the `wisefast` command: dispatch `argv[0]` to its command"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ('-h', '--help'):
+        print(_usage()); return 0
+    if argv[0] == '--version':
+        from wisefast import __version__
+        print(f"wisefast {__version__}"); return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"wisefast: error: unknown command {name!r}; expected one of {', '.join(COMMANDS)} (`wisefast --help`)",
+              file=sys.stderr)
+        return 2
+    return run_command(f'wisefast {name}', _command(name), rest)

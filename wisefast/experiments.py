@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/experiments.html.md"""
 
 # %% ../nbs/08_experiments.ipynb #37b7307b
 from __future__ import annotations
-import argparse, json, os, random, time, warnings
+import json, os, random
 from pathlib import Path
 import numpy as np, pandas as pd
 from torch import nn
@@ -27,7 +27,7 @@ from .schedule import CheckpointCallback, EpochSeed, KerasSGD, paper_sgd
 # %% auto #0
 __all__ = ['FASTAI_HEAD', 'COMPARE_HEADS', 'PAPER_HEADS', 'TABLE_COLS', 'check_heads', 'use_fastai_head', 'SeedAugment',
            'variant_result', 'variant_learner', 'train_variant', 'load_variant', 'results_markdown', 'plot_curves',
-           'compare_heads', 'compare_parser', 'compare_main']
+           'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
 FASTAI_HEAD = 'fastai'
@@ -213,34 +213,3 @@ def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `
     _write_atomic(out/'results.md', results_markdown(df))
     plot_curves(out, heads, title=title or f'{arch}, {epochs} epochs')
     return df
-
-# %% ../nbs/08_experiments.ipynb #0f484b06
-def compare_parser() -> argparse.ArgumentParser:
-    "Arguments of `wisefast compare` (named as `wisefast train`'s)."
-    p = argparse.ArgumentParser(prog='wisefast compare', description="Train several heads on one dataset and "
-                                "backbone with everything else identical; write the table (CSV, Markdown) and curves.")
-    a = p.add_argument
-    a('data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
-    a('--arch', default='resnet50', help="timm or Keras architecture name (default: resnet50)")
-    a('--heads', default='table5', help=f"comma-separated variants from {', '.join(COMPARE_HEADS)}, or a paper "
-                                        f"table's: {', '.join(PAPER_HEADS)} (default: table5)")
-    a('--size', type=int, default=224, help="image size in pixels (default: 224)")
-    a('--bs', type=int, default=70, help="batch size (default: 70)")
-    a('--out', default='compare', help="output folder (default: ./compare)")
-    from wisefast.cli import add_recipe_args
-    add_recipe_args(p)
-    return p
-
-def compare_main(argv=None) -> int:
-    "Entry point of `wisefast compare`: parse `argv`, run `compare_heads`, print the Markdown table."
-    import torch
-    from wisefast.cli import _dls_kwargs, _source
-    a = compare_parser().parse_args(argv)
-    if a.threads: torch.set_num_threads(a.threads)
-    df = compare_heads(_source(a.data), a.arch, heads=PAPER_HEADS.get(a.heads, a.heads), epochs=a.epochs, size=a.size,
-                       bs=a.bs, lr=a.lr, seed=a.seed, out=a.out, pretrained=a.pretrained, recipe=a.recipe,
-                       num_workers=a.workers, dls_kwargs=_dls_kwargs(vars(a)), factor=a.factor, every=a.every,
-                       keras_exact=a.keras_exact)
-    print(results_markdown(df))
-    print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head")
-    return 0

@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/interpret.html.md"""
 
 # %% ../nbs/09_interpret.ipynb #ebe7c17e
 from __future__ import annotations
-import argparse, sys, warnings
+import warnings
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
@@ -17,7 +17,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
 # %% auto #0
-__all__ = ['cam_layer', 'gradcam', 'cam_inputs', 'compare_cams', 'plot_gradcam', 'gradcam_parser', 'gradcam_main']
+__all__ = ['cam_layer', 'gradcam', 'cam_inputs', 'compare_cams', 'plot_gradcam']
 
 # %% ../nbs/09_interpret.ipynb #4e5c0080
 def cam_layer(model:nn.Module, layer=None) -> nn.Module:
@@ -128,34 +128,3 @@ def plot_gradcam(models, items, fname=None, names=None, targets=None, layer=None
         Path(fname).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(fname, dpi=110); plt.close(fig)
     return fig
-
-# %% ../nbs/09_interpret.ipynb #3426f788
-def _is_model(p:Path) -> bool:
-    return p.suffix in ('.pkl', '.safetensors') or (p.is_dir() and (p/'export.pkl').exists())
-
-def gradcam_parser() -> argparse.ArgumentParser:
-    "Arguments of `wisefast gradcam`."
-    p = argparse.ArgumentParser(prog='wisefast gradcam', description="Grad-CAM maps of one or more models on the same "
-        "images, side by side (the paper's Figure 9).")
-    p.add_argument('paths', nargs='+', metavar='MODEL_OR_IMAGE',
-                   help="models (export.pkl, a run folder holding one, or .safetensors), then images or image folders")
-    p.add_argument('--out', default='gradcam.png', help="figure file (default: gradcam.png)")
-    p.add_argument('--names', help="comma-separated column titles, one per model (default: each model's head)")
-    p.add_argument('--target', type=int, help="class index to explain (default: each model's prediction)")
-    p.add_argument('--layer', help="dotted name of the target layer (default: '0', the backbone's output)")
-    p.add_argument('--max-images', type=int, default=8, help="use at most this many images (default: 8)")
-    return p
-
-def gradcam_main(argv=None) -> int:
-    "Entry point of `wisefast gradcam`."
-    a = gradcam_parser().parse_args(argv)
-    paths = [Path(o) for o in a.paths]
-    models = [p for p in paths if _is_model(p)]
-    if not models: print("wisefast gradcam: no model given (export.pkl, run folder or .safetensors)", file=sys.stderr); return 2
-    from wisefast.cli import _image_files
-    items = _image_files([p for p in paths if not _is_model(p)])[:a.max_images]
-    if not items: print("wisefast gradcam: no images given", file=sys.stderr); return 2
-    names = a.names.split(',') if a.names else None
-    plot_gradcam(models, items, a.out, names=names, targets=a.target, layer=a.layer)
-    print(f"Grad-CAM figure of {len(models)} model(s) on {len(items)} image(s): {a.out}")
-    return 0
