@@ -1,7 +1,9 @@
 "The `wisefast` command: dispatch, --help, train (outputs, resume) and predict."
-import subprocess, sys, os, pytest, torch
+import shlex, subprocess, sys, os, pytest, torch
 import pandas as pd
 from pathlib import Path
+from PIL import Image
+from helpers import fashion_mnist
 from wisefast import cli
 from wisefast.cli import main, train, train_config, train_parser, predict
 from wisefast.data import digits_folder
@@ -15,8 +17,10 @@ def one_thread():
     yield
     torch.set_num_threads(n)
 
-def run_cli(*args):
-    return subprocess.run([str(WISEFAST), *args], capture_output=True, text=True, env=ENV, timeout=120)
+ROOT = Path(__file__).resolve().parents[1]
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([str(WISEFAST), *args], capture_output=True, text=True, env=ENV, timeout=600, cwd=cwd)
 
 def test_console_help():
     r = run_cli('--help')
@@ -28,11 +32,13 @@ def test_console_help():
                 '--seed', '--fp16', '--workers'): assert opt in r.stdout
     assert run_cli('predict', '--help').returncode == 0
 
-def test_unknown_and_missing_commands(capsys, monkeypatch):
+def test_unknown_command_and_missing_extra(capsys, monkeypatch, tmp_path):
     assert main(['fly']) == 2
-    monkeypatch.setitem(cli.COMMANDS, 'gradcam', ('wisefast.not_written_yet:gradcam_main', 'Grad-CAM'))
-    assert main(['gradcam', 'x']) == 2
-    assert 'not available' in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, 'wisefast.interpret', None)     # as if grad-cam were not installed
+    img = tmp_path/'a.png'; img.write_bytes(b'')
+    assert main(['gradcam', str(tmp_path/'m.pkl'), str(img)]) == 2
+    err = capsys.readouterr().err
+    assert 'needs the grad-cam package' in err and 'pip install grad-cam' in err
 
 def test_lazy_dispatch_passes_argv(monkeypatch):
     seen = []
@@ -44,12 +50,60 @@ def test_default_job_config():
     cfg = train_config(train_parser().parse_args([]))
     assert cfg['data'] == 'fashion_mnist' and cfg['head'] == 'wise' and cfg['epochs'] <= 5 and cfg['size'] <= 64
     cfg = train_config(train_parser().parse_args(['--data', 'intel']))
-    assert not {'arch', 'size', 'bs', 'epochs'} & set(cfg)  # the recipe decides
+    assert (cfg['arch'], cfg['size'], cfg['bs']) == ('resnet50', 224, 70) and 'epochs' not in cfg   # the recipe's
 
-def _tiny(out, *extra):
-    return train_config(train_parser().parse_args(
-        ['--data', 'digits', '--arch', 'test_resnet', '--size', '32', '--bs', '16', '--n-per-class', '16,4',
-         '--augment', 'none', '--workers', '0', '--out', str(out), *extra]))
+@pytest.mark.parametrize('args,msg', [
+    (['train', '--head', 'nope'], "invalid choice: 'nope'"),
+    (['train', '--arch', 'resnett50'], "Unknown architecture 'resnett50'"),
+    (['train', '--data', '/no/such/folder'], 'is neither an image folder'),
+    (['train', '--size', '0'], 'must be at least 1, got 0'),
+    (['train', '--epochs', '0'], 'must be at least 1, got 0'),
+    (['train', '--bs', '0'], 'must be at least 1, got 0'),
+    (['train', '--every', '0'], 'must be at least 1, got 0'),
+    (['train', '--lr', 'nan'], 'finite number above 0'),
+    (['predict', 'no/export.pkl', 'no.png'], 'no exported model'),
+    (['compare', 'fashion_mnist', '--heads', 'gap,nope'], "Unknown head(s) ['nope']"),
+    (['gradcam', 'img.png'], 'no model given'),
+])
+def test_user_errors_are_one_line(args, msg, tmp_path):
+    "What a user can get wrong: one line on stderr saying what to do, exit code 2, no traceback, nothing written."
+    r = run_cli(*args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip() and not l.startswith('warning:')]
+    assert len(lines) == 1 and msg in lines[0] and 'Traceback' not in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+def test_bs_larger_than_data_and_fp16_off(tmp_path, capsys):
+    "A batch larger than the training set trains with the whole set (a warning says so), not zero steps."
+    with pytest.warns(UserWarning, match=r'--bs 500 is larger than the \d+ training images'):
+        learn = train(_tiny(tmp_path, '--epochs', '1', '--bs', '500', '--n-per-class', '4,1', '--no-fp16'))
+    assert learn.dls.train.bs == len(learn.dls.train_ds) == 30 and len(learn.dls.train) == 1       # one full step
+    assert pd.read_csv(tmp_path/'history.csv').train_loss.notna().all()
+    assert (tmp_path/'export.pkl').exists()
+
+def test_diverged_run_fails(tmp_path, capsys):
+    "A learning rate that makes the loss NaN: exit code 1, a line saying so, no export."
+    assert main(['train', *_tiny_argv(tmp_path), '--epochs', '1', '--lr', '1e30']) == 1
+    assert 'training diverged' in capsys.readouterr().err
+    assert not (tmp_path/'export.pkl').exists()
+
+def test_default_out_named_after_data_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('WISEFAST_SYSTEM_DATA', str(tmp_path/'system'))
+    monkeypatch.setenv('FASTAI_HOME', str(tmp_path/'fastai'))
+    from fastai.data.external import fastai_cfg
+    fastai_cfg.cache_clear()
+    try:
+        assert main(['train', '--arch', 'test_resnet', '--epochs', '1', '--n-per-class', '3,2', '--size', '32']) == 0
+    finally: monkeypatch.undo(); fastai_cfg.cache_clear()
+    assert (tmp_path/'runs'/'fashion_mnist_sample-test_resnet-wise'/'export.pkl').exists()
+    assert 'sample shipped with wisefast' in capsys.readouterr().err
+
+def _tiny_argv(out):
+    return ['--data', 'digits', '--arch', 'test_resnet', '--size', '32', '--bs', '16', '--n-per-class', '16,4',
+            '--augment', 'none', '--workers', '0', '--out', str(out)]
+
+def _tiny(out, *extra): return train_config(train_parser().parse_args([*_tiny_argv(out), *extra]))
 
 def test_train_resume_and_predict(tmp_path, capsys):
     train(_tiny(tmp_path, '--epochs', '1'))
@@ -66,3 +120,28 @@ def test_train_resume_and_predict(tmp_path, capsys):
     assert all(0 <= p <= 1 for *_, p in res)
     assert main(['predict', str(tmp_path), str(next(imgs.glob('*.png')))]) == 0
     assert capsys.readouterr().out.count('\t') == 2
+
+def _readme_command(name):
+    "The README's `wisefast NAME ...` line, as arguments (its comment dropped)"
+    line = next(l for l in (ROOT/'README.md').read_text().splitlines() if l.startswith(f'wisefast {name} '))
+    return shlex.split(line.split('#')[0])[1:]
+
+def test_readme_compare_then_gradcam(tmp_path):
+    "The README's `wisefast compare ... --out runs/heads`, then its `wisefast gradcam runs/heads/gap runs/heads/wise images/`."
+    compare, gradcam = _readme_command('compare'), _readme_command('gradcam')
+    assert '--out' in compare and all(p.startswith(compare[compare.index('--out') + 1]) for p in gradcam[1:3])
+    quick = ['--epochs', '1', '--n-per-class', '8,4', '--bs', '16', '--workers', '0', '--threads', '1']   # minutes -> seconds
+    r = run_cli(*compare, *quick, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path/compare[compare.index('--out') + 1]
+    heads = compare[compare.index('--heads') + 1].split(',')
+    assert all((out/h/'export.pkl').exists() for h in heads) and (out/'results.md').exists()
+    X, y = fashion_mnist('test')
+    (tmp_path/'images').mkdir()
+    for i in (0, 150, 300): Image.fromarray(X[i]).save(tmp_path/'images'/f'{i}.png')
+    r = run_cli(*gradcam, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    fig = tmp_path/gradcam[gradcam.index('--out') + 1] if '--out' in gradcam else tmp_path/'gradcam.png'
+    assert fig.stat().st_size > 10_000 and 'on 3 image(s)' in r.stdout
+    r = run_cli('predict', str(out/'wise'), str(tmp_path/'images'), cwd=tmp_path)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 3, r.stderr

@@ -150,7 +150,9 @@ def _dls_kwargs(cfg:dict) -> dict:
 def _check_model(arch:str, size, heads, pool=None):
     "Build each of `heads` on `arch` for `size` px images once, so an unknown name or a size too small stops us now"
     from wisefast.learner import create_wise_model
-    for h in heads: create_wise_model(arch, 2, size=size, head=h, pool=pool)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                      # the real model warns again, once
+        for h in heads: create_wise_model(arch, 2, size=size, head=h, pool=pool)
 
 def load_data(source, size, bs:int, cfg:dict):
     "`wise_dls` of `source` for the options `cfg`; a batch size larger than the training set shrinks to it, with a warning"
@@ -160,7 +162,9 @@ def load_data(source, size, bs:int, cfg:dict):
     if n == 0: raise CLIError(f"{source}: no training images")
     if bs > n:
         warnings.warn(f"--bs {bs} is larger than the {n} training images: training with batches of {n}")
-        dls = wise_dls(source, size=size, bs=n, **_dls_kwargs(cfg))
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')                  # the data's own warnings came with the first build
+            dls = wise_dls(source, size=size, bs=n, **_dls_kwargs(cfg))
     return dls
 
 def _print_table(rows, title=None):
@@ -171,7 +175,7 @@ def _print_table(rows, title=None):
 # %% ../nbs/10_cli.ipynb #5e84e587
 def train(cfg:dict):
     "Run `wisefast train` with the options `cfg` (see `train_config`); return the trained `Learner`"
-    import torch, pandas as pd
+    import numpy as np, pandas as pd, torch
     from fastai.callback.tracker import TerminateOnNaNCallback
     from wisefast import recipes
     from wisefast.data import wise_test_dl
@@ -194,11 +198,11 @@ def train(cfg:dict):
         raise CLIError(f"interrupted: the same command with --resume continues from the last finished epoch "
                        f"({out/'models'/'last.pth'})", code=130) from None
     elapsed = time.time() - t0
-    losses = learn.recorder.losses
-    if losses and not math.isfinite(float(losses[-1])):
-        raise CLIError(f"training diverged (the loss became {float(losses[-1])} in epoch {learn.epoch + 1}): try a lower "
-                       f"--lr than {cfg['lr']}. Nothing was exported.", code=1)
     hist = pd.read_csv(out/'history.csv')
+    if len(hist) < epochs or not np.isfinite(hist[['train_loss', 'valid_loss']].to_numpy(float)).all():
+        # `TerminateOnNaNCallback` cancels the fit at the first NaN or infinite loss
+        raise CLIError(f"training diverged: the loss became NaN or infinite in epoch {learn.epoch + 1}. Try a lower "
+                       f"--lr than {cfg['lr']}. Nothing was exported.", code=1)
     last, best = hist.iloc[-1], hist.loc[hist.accuracy.idxmax()]
     rows = [('data', f"{name} ({len(dls.train_ds)} training, {len(dls.valid_ds)} validation images)"),
             ('epochs', len(hist)), ('train_loss', float(last.train_loss)), ('valid_loss', float(last.valid_loss)),

@@ -32,7 +32,7 @@ def __getstate__(self:CSVLogger):
 # %% ../nbs/06_export.ipynb #7e1a2b02
 def export_learner(learn:Learner, fname='export.pkl', drop_cbs=()) -> Path:
     "`learn.export(fname)` (relative to `learn.path`) written atomically, without the callbacks of the types `drop_cbs`."
-    fname = Path(learn.path)/fname
+    fname = (Path(learn.path)/fname).absolute()             # `Learner.export` prefixes relative names with `path`
     tmp = fname.with_name(f'.{fname.name}.tmp')
     dropped = [cb for cb in learn.cbs if isinstance(cb, tuple(drop_cbs))]
     learn.remove_cbs(dropped)

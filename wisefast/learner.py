@@ -109,14 +109,14 @@ def create_wise_model(arch:str, n_out:int, size=224, head:str='wise', pretrained
     "Backbone `arch` with a `head` variant for `size` input images and `n_out` classes."
     if head not in HEAD_VARIANTS: raise ValueError(f"Unknown head variant {head!r}; choose one of {', '.join(HEAD_VARIANTS)}.")
     body = create_timm_body(arch, pretrained, n_in=n_in, **kwargs)
+    hw = '×'.join(map(str, to_2tuple(size)))
     if not _head_fits(body, size, head, pool, n_in):
-        hw = '×'.join(map(str, to_2tuple(size)))
         raise ValueError(f"{hw} px images are too small for {resolve_arch(arch)} with head={head!r}"
                          f"{f', pool={pool}' if pool else ''}: the smallest size that works is "
                          f"{min_image_size(body, head, pool, n_in)} px. Use larger images.")
     nf, h, w = feature_map_shape(body, size, n_in)
     if (h, w) == (1, 1) and head not in ('gap', 'gap_dp'):
-        warnings.warn(f"{resolve_arch(arch)} gives a 1×1 feature map for {size} px images: the {head!r} head has no "
+        warnings.warn(f"{resolve_arch(arch)} gives a 1×1 feature map for {hw} px images: the {head!r} head has no "
                       f"spatial information to weigh. Use larger images (a stride-32 backbone needs 64 px for 2×2).")
     hd = create_wise_head(nf, n_out, (h, w), variant=head, pool=pool, ps=ps, flexible=flexible)
     size = to_2tuple(size)
