@@ -341,12 +341,12 @@ def test_download_unsafe_archive(tmp_path, kaggle_env):
     calls, archives = kaggle_env
     slug = KAGGLE_DATASETS['mit_indoor']['slug']
     _write_layout('mit_indoor', tmp_path/'m')
-    for extra in [('../../outside.txt', 'x'), ('/tmp/abs.txt', 'x'), ('indoorCVPR_09/evil', '/etc/passwd', True),
+    for extra in [('../../outside.txt', 'x'), (str(tmp_path/'abs.txt'), 'x'), ('indoorCVPR_09/evil', '/etc/passwd', True),
                   ('indoorCVPR_09/up', '../../..', True)]:
         archives[slug] = _zip_folder(tmp_path/'m', tmp_path/'bad.zip', [extra])
         with pytest.raises(UnsafeArchiveError): download_dataset('mit_indoor', tmp_path/'data'/'mit', expected=dict(train=18, test=9))
         assert not (tmp_path/'data'/'mit').exists() and list((tmp_path/'data').iterdir()) == []
-    assert not (tmp_path/'outside.txt').exists() and not Path('/tmp/abs.txt').exists()
+    assert not (tmp_path/'outside.txt').exists() and not (tmp_path/'abs.txt').exists()
 
 
 def test_safe_extract_keeps_inside_symlinks(tmp_path):

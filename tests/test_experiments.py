@@ -45,6 +45,7 @@ def test_cli_compare(data, tmp_path, capsys):
     assert rc == 0
     assert '| fastai |' in capsys.readouterr().out
     assert pd.read_csv(tmp_path/'results.csv').variant.tolist() == ['fastai']
+    assert (tmp_path/'fastai'/'export.pkl').exists()                 # for `wisefast predict` and `gradcam`
 
 def test_paper_gpu_smoke(tmp_path, monkeypatch):
     "The GPU reproduction script's code path (fake Kaggle archive → download_dataset → compare_heads → paper table)."

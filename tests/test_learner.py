@@ -92,8 +92,9 @@ def test_constraint_after_every_step(dls, extra):
     with learn.no_logging(), learn.no_bar(): learn.fit(1, cbs=cbs)
     assert rec.before[0]                       # first forward sees the raw N(0, .01) kernel, negatives included
     assert rec.steps > 0 and min(rec.after) >= 0
-    assert not any(rec.before[1:]) if extra != 'grad_accum' else True
-    if extra == 'grad_accum':                  # bs 32, n_acc 64: one real step every second batch
+    if extra != 'grad_accum':                  # every step is followed by the projection
+        assert not any(rec.before[1:])
+    else:                                      # bs 32, n_acc 64: one real step every second batch
         n_batches = len(dls.train)
         assert rec.steps == n_batches // 2
         assert rec.before[1]                   # no step yet after the first batch: still the raw kernel
@@ -138,10 +139,18 @@ def test_fastai_api(dls):
     with learn.no_bar():
         res = learn.lr_find(num_it=6, show_plot=False)
         assert res.valley > 0
-        assert 'WiseHead' in learn.summary() or 'Conv2d' in learn.summary()
+        summary = learn.summary()
+        assert f'Total params: {num_params(learn.model):,}' in summary
+        fc = [m for m in learn.model[1].modules() if isinstance(m, nn.Linear)][-1]
+        assert f'x {dls.c}' in summary and f' {num_params(fc)} ' in summary   # the head's classifier: output, params
         cls, idx, probs = learn.predict(dls.valid_ds.items[0])
         assert probs.shape == (dls.c,) and abs(float(probs.sum()) - 1) < 1e-5
+        assert cls == dls.vocab[int(idx)]
+        plt.close('all')
         learn.show_results(max_n=2)
+        titles = [ax.get_title() for ax in plt.gcf().axes if ax.images]
+        assert len(titles) == 2 and all('\n' in t for t in titles)              # target and prediction per image
+        plt.close('all')
 
 def test_pretrained_offline_error():
     import os

@@ -7,7 +7,11 @@ import hashlib, json, re
 from pathlib import Path
 
 root = Path(__file__).parents[1]
-parts = re.split(r'\n(?=## )', (root/'README.md').read_text().strip())
+def for_site(readme:str) -> str:
+    "The README as the docs home page: links into `nbs/` become links between the site's pages."
+    return readme.replace('](nbs/', '](')
+
+parts = re.split(r'\n(?=## )', for_site((root/'README.md').read_text()).strip())
 def cell(kind, src, i):
     lines = [l + '\n' for l in src.split('\n')]; lines[-1] = lines[-1].rstrip('\n')
     c = dict(cell_type=kind, id=hashlib.sha1(f'index:{i}:{src}'.encode()).hexdigest()[:8], metadata={}, source=lines)
