@@ -150,6 +150,15 @@ def test_fashion_mnist_sample_in_full(full_fashion_mnist):
         assert all(index.get(x.tobytes()) == y for x, y in zip(*smp[s]))
 
 
+def test_fashion_mnist_sample_rebuilds(full_fashion_mnist, tmp_path):
+    "`tools/make_fashion_sample.py` makes the shipped sample again, byte for byte, from the full dataset."
+    import runpy
+    runpy.run_path(str(Path(__file__).parents[1]/'tools'/'make_fashion_sample.py'))['main'](
+        ['--src', str(full_fashion_mnist), '--out', str(tmp_path)])
+    for f in sum(wd.FASHION_MNIST_FILES.values(), ()):
+        assert (tmp_path/f).read_bytes() == (sample_path('fashion_mnist')/f).read_bytes(), f
+
+
 def test_fashion_mnist_dls_show_batch():
     dls = wise_dls('fashion_mnist', size=32, bs=8, n_per_class=(10, 3), augment=False, num_workers=0)
     assert (len(dls.train_ds), len(dls.valid_ds), len(dls.test_items)) == (90, 10, 30)

@@ -70,7 +70,7 @@ def run_command(prog:str, fn, argv) -> int:
         except USER_ERRORS as e:
             if os.environ.get('WISEFAST_TRACEBACK'): raise
             print(f"{prog}: error: {e}", file=sys.stderr)
-            return getattr(e, 'code', 2)
+            return e.code if isinstance(e, CLIError) else 2
         except KeyboardInterrupt:
             print(f"\n{prog}: interrupted", file=sys.stderr)
             return 130
