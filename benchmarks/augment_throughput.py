@@ -22,8 +22,11 @@ from keras_preprocessing.image import ImageDataGenerator, load_img, img_to_array
 import albumentations as A
 from fasttransform import Pipeline
 from fastai.vision.all import IntToFloatTensor, RandomSplitter, TensorImage, get_image_files
-from wisefast.augment import table3, table3_batch, Preprocess
-from wisefast.data import wise_dblock, load_fashion_mnist, sample_path, LoadStretched
+from wisefast.augment import table3, table3_batch
+from wisefast.preprocess import Preprocess
+from wisefast.data import wise_dblock
+from wisefast.datasets import load_fashion_mnist, sample_path
+from wisefast.images import LoadStretched
 
 SIZE = 224
 TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,

@@ -40,7 +40,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     code = quick_start_code()
     if a.epochs: code = re.sub(r'fit_staircase\(\d+', f'fit_staircase({a.epochs}', code)
-    from wisefast.data import fashion_mnist_path, is_sample
+    from wisefast.datasets import fashion_mnist_path, is_sample
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         data = 'the sample shipped with wisefast' if is_sample(fashion_mnist_path()) else 'the full dataset (installed)'

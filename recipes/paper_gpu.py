@@ -79,9 +79,10 @@ def comparison_rows(table:str, arch:str, df:pd.DataFrame) -> list:
 
 def fake_dataset(name:str, root:Path) -> Path:
     "A tiny zip with the real archive layout of Kaggle dataset `name`, downloaded (extracted, verified) like the real one."
-    from wisefast.data import _write_layout, _zip_folder, download_dataset
-    src = _write_layout(name, root/f'{name}_src', n_train=6, n_test=3)
-    zf = _zip_folder(src, root/f'{name}.zip')
+    from wisefast.datasets import download_dataset
+    from wisefast.test_utils import write_layout, zip_folder
+    src = write_layout(name, root/f'{name}_src', n_train=6, n_test=3)
+    zf = zip_folder(src, root/f'{name}.zip')
     return download_dataset(name, root/name, expected=dict(train=18, test=9), archive=zf)
 
 def parse_args(argv=None):
@@ -100,7 +101,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> pd.DataFrame:
     a = parse_args(argv)
-    from wisefast.data import download_dataset
+    from wisefast.datasets import download_dataset
     from wisefast.experiments import compare_heads, results_markdown, PAPER_HEADS, _write_atomic
     tables = [t.strip() for t in a.tables.split(',')]
     unknown = [t for t in tables if t not in PAPER]

@@ -8,12 +8,12 @@ warnings.filterwarnings('ignore', category=FutureWarning)
 import pytest
 
 FULL_DATA_HELP = ("the full Fashion-MNIST is not installed (only the sample shipped with wisefast): "
-                  "`apt-get install dataset-fashion-mnist` or `python -c 'from wisefast.data import *; fashion_mnist_path(download=True)'`")
+                  "`apt-get install dataset-fashion-mnist` or `python -c 'from wisefast.datasets import *; fashion_mnist_path(download=True)'`")
 
 @pytest.fixture
 def full_fashion_mnist():
     "Folder of the full Fashion-MNIST (70,000 images); skips the test, saying why, where only the sample is there."
-    from wisefast.data import fashion_mnist_path
+    from wisefast.datasets import fashion_mnist_path
     try: return fashion_mnist_path(sample=False)
     except FileNotFoundError: pytest.skip(FULL_DATA_HELP)
 

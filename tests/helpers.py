@@ -2,7 +2,7 @@
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from wisefast.data import load_fashion_mnist, sample_path
+from wisefast.datasets import load_fashion_mnist, sample_path
 
 def fashion_mnist(split='train'):
     "`(images uint8 (N,28,28), labels)` of the Fashion-MNIST sample's `split` (300 train / 100 test images per class)."

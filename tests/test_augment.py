@@ -8,8 +8,9 @@ from keras_preprocessing.image import ImageDataGenerator
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, PILImage, Resize, ResizeMethod, TensorImage,
                                IntToFloatTensor)
 from helpers import fashion_mnist
-from wisefast.augment import (table3, table3_batch, KerasAffine, KerasChannelShift, KerasBrightness, KerasColor,
-                              keras_color, Preprocess, AlbumentationsTransform)
+from wisefast.augment import table3, table3_batch, KerasAffine, KerasColor, keras_color, AlbumentationsTransform
+from wisefast.preprocess import Preprocess
+from wisefast.test_utils import KerasChannelShift, KerasBrightness
 
 TABLE3 = dict(rotation_range=360, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.2,
               channel_shift_range=50., horizontal_flip=True, vertical_flip=True, brightness_range=(0., 1.2),

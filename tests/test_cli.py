@@ -6,7 +6,7 @@ from PIL import Image
 from helpers import fashion_mnist
 from wisefast import cli
 from wisefast.cli import main, train, train_config, train_parser, predict
-from wisefast.data import digits_folder
+from wisefast.datasets import digits_folder
 
 ENV = {**os.environ, 'HF_HUB_OFFLINE': '1', 'NO_ALBUMENTATIONS_UPDATE': '1', 'MPLBACKEND': 'Agg'}
 WISEFAST = Path(sys.executable).parent/'wisefast'

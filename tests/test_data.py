@@ -1,4 +1,4 @@
-"Tests of wisefast.data: dataset layouts, splits, Fashion-MNIST, bad images, Kaggle download (no network)."
+"Tests of wisefast.data, .datasets and .images: dataset layouts, splits, Fashion-MNIST, bad images, Kaggle download (no network)."
 import gzip, json, os, shutil, struct, warnings, zipfile
 from collections import Counter
 from pathlib import Path
@@ -11,12 +11,13 @@ from PIL import Image
 from fastai.data.transforms import RandomSplitter
 from fastai.data.external import fastai_cfg
 
-import wisefast.data as wd
-from wisefast.data import (wise_dls, wise_dblock, wise_test_dl, dataset_items, detect_layout, download_dataset,
-                           safe_extract, UnsafeArchiveError, read_idx, load_fashion_mnist, fashion_mnist_path,
-                           sample_path, is_sample,
-                           RGBImage, scan_images, stratified_split, VERIFIED, KAGGLE_DATASETS, FASHION_MNIST_CLASSES,
-                           _write_layout, _write_bad_images, _write_class_folders, _zip_folder)
+import wisefast.datasets as wds
+from wisefast.data import wise_dls, wise_dblock, wise_test_dl, stratified_split
+from wisefast.datasets import (dataset_items, detect_layout, download_dataset, safe_extract, UnsafeArchiveError, read_idx,
+                               load_fashion_mnist, fashion_mnist_path, sample_path, is_sample, VERIFIED, KAGGLE_DATASETS,
+                               FASHION_MNIST_CLASSES)
+from wisefast.images import RGBImage, scan_images
+from wisefast.test_utils import write_layout, write_bad_images, write_class_folders, zip_folder
 
 CLASSES = ('kitchen', 'bar', 'office')
 SMALL = dict(size=16, bs=4, num_workers=0)
@@ -28,7 +29,7 @@ def _xs(items): return {str(x) for x, _ in items}
 # ---------------------------------------------------------------- layouts and splits
 @pytest.mark.parametrize('name', list(KAGGLE_DATASETS))
 def test_layouts(tmp_path, name):
-    root = _write_layout(name, tmp_path/name, n_train=10, n_test=4)
+    root = write_layout(name, tmp_path/name, n_train=10, n_test=4)
     assert detect_layout(root) == name
     dls = wise_dls(name, path=root, valid_pct=0.2, **SMALL)
     assert dls.vocab == sorted(CLASSES)
@@ -44,13 +45,13 @@ def test_layouts(tmp_path, name):
 
 
 def test_intel_ignores_seg_pred(tmp_path):
-    root = _write_layout('intel', tmp_path/'intel')
+    root = write_layout('intel', tmp_path/'intel')
     its = dataset_items('intel', root)
     assert not any('seg_pred' in Path(x).relative_to(root).parts[0] for s in its.values() for x, _ in s)
 
 
 def test_imagenet70_windows_paths(tmp_path):
-    root = _write_layout('imagenet70', tmp_path/'in70', n_train=2, n_test=1)
+    root = write_layout('imagenet70', tmp_path/'in70', n_train=2, n_test=1)
     # absolute Windows paths from the author's machine resolve to the files under the dataset root
     rows = [f'D:\\datasets\\imagenet70\\train\\{c}\\{c}_{j}.JPEG,{c}' for c in CLASSES for j in range(2)]
     (root/'train.csv').write_text('filename,class\n' + '\n'.join(rows))
@@ -62,7 +63,7 @@ def test_imagenet70_windows_paths(tmp_path):
 
 
 def test_mit_missing_list(tmp_path):
-    root = _write_layout('mit_indoor', tmp_path/'mit')
+    root = write_layout('mit_indoor', tmp_path/'mit')
     (root/'TestImages.txt').unlink()
     with pytest.raises(FileNotFoundError, match='TestImages.txt'): dataset_items('mit_indoor', root)
 
@@ -81,13 +82,13 @@ def test_stratified_split_properties():
 
 def test_folder_sources(tmp_path):
     # class folders only: stratified random split, no test split
-    src = _write_class_folders(tmp_path/'cls', CLASSES, n=10)
+    src = write_class_folders(tmp_path/'cls', CLASSES, n=10)
     dls = wise_dls(src, valid_pct=0.3, **SMALL)
     assert (len(dls.train_ds), len(dls.valid_ds), dls.test_items) == (21, 9, None)
     with pytest.raises(ValueError, match='no test split'): wise_test_dl(dls)
     with pytest.raises(ValueError, match='no test split'): wise_dls(src, test_as_valid=True, **SMALL)
     # train/valid folders: valid used as given; train/test: valid carved from train, test kept
-    for s, k in (('train', 6), ('valid', 2), ('test', 3)): _write_class_folders(tmp_path/'tvt'/s, CLASSES, n=k)
+    for s, k in (('train', 6), ('valid', 2), ('test', 3)): write_class_folders(tmp_path/'tvt'/s, CLASSES, n=k)
     dls = wise_dls(tmp_path/'tvt', **SMALL)
     assert (len(dls.train_ds), len(dls.valid_ds), len(dls.test_items)) == (18, 6, 9)
     shutil.rmtree(tmp_path/'tvt'/'valid')
@@ -98,7 +99,7 @@ def test_folder_sources(tmp_path):
 
 
 def test_n_per_class_and_options(tmp_path):
-    root = _write_layout('intel', tmp_path/'intel', n_train=10, n_test=5)
+    root = write_layout('intel', tmp_path/'intel', n_train=10, n_test=5)
     dls = wise_dls('intel', path=root, n_per_class=4, valid_pct=0.25, **SMALL)
     assert (len(dls.train_ds), len(dls.valid_ds), len(dls.test_items)) == (9, 3, 12)
     dls = wise_dls('intel', path=root, n_per_class=(4, 2), test_as_valid=True, resize='crop', preprocess='torch',
@@ -155,7 +156,7 @@ def test_fashion_mnist_sample_rebuilds(full_fashion_mnist, tmp_path):
     import runpy
     runpy.run_path(str(Path(__file__).parents[1]/'tools'/'make_fashion_sample.py'))['main'](
         ['--src', str(full_fashion_mnist), '--out', str(tmp_path)])
-    for f in sum(wd.FASHION_MNIST_FILES.values(), ()):
+    for f in sum(wds.FASHION_MNIST_FILES.values(), ()):
         assert (tmp_path/f).read_bytes() == (sample_path('fashion_mnist')/f).read_bytes(), f
 
 
@@ -219,7 +220,7 @@ def test_fashion_mnist_falls_back_to_sample(no_fashion_mnist):
 def test_fashion_mnist_download(no_fashion_mnist, fmnist_server, monkeypatch):
     "`download=True` really downloads (over HTTP), checks the files, and moves them in only when all four arrived."
     www, url = fmnist_server
-    monkeypatch.setattr(wd, 'FASHION_MNIST_URL', url)
+    monkeypatch.setattr(wds, 'FASHION_MNIST_URL', url)
     dest = no_fashion_mnist
     (www/'t10k-labels-idx1-ubyte.gz').unlink()                                   # the server lacks one file: 404
     with pytest.raises(Exception, match='404'): fashion_mnist_path(download=True)
@@ -230,7 +231,7 @@ def test_fashion_mnist_download(no_fashion_mnist, fmnist_server, monkeypatch):
     shutil.copy(sample_path('fashion_mnist')/'t10k-labels-idx1-ubyte.gz', www)
     dls = wise_dls('fashion_mnist', download=True, n_per_class=(2, 1), **SMALL)  # `wise_dls` passes `download` on
     assert fashion_mnist_path() == dest and not is_sample(dest) and len(dls.test_items) == 10
-    assert sorted(p.name for p in dest.iterdir()) == sorted(sum(wd.FASHION_MNIST_FILES.values(), ()))
+    assert sorted(p.name for p in dest.iterdir()) == sorted(sum(wds.FASHION_MNIST_FILES.values(), ()))
     assert (dest/'train-images-idx3-ubyte.gz').read_bytes() == (www/'train-images-idx3-ubyte.gz').read_bytes()
     (www/'train-images-idx3-ubyte.gz').unlink()
     assert fashion_mnist_path(download=True) == dest                             # already there: no download
@@ -247,7 +248,7 @@ def test_read_idx_errors(tmp_path):
 
 # ---------------------------------------------------------------- bad images
 def test_bad_image_conversions(tmp_path):
-    fns = _write_bad_images(tmp_path)
+    fns = write_bad_images(tmp_path)
     ramp = np.arange(0, 256, 8)
     for k in ('grey', 'rgba', 'la', 'palette', 'i16', 'i32', 'float', 'png_as_jpg', 'gif_as_jpg', 'tiny'):
         im = RGBImage.create(fns[k])
@@ -264,8 +265,8 @@ def test_bad_image_conversions(tmp_path):
 
 @pytest.mark.parametrize('check', ['header', 'full', False])
 def test_bad_images_never_crash_an_epoch(tmp_path, check):
-    src = _write_class_folders(tmp_path/'src', ('a', 'b'), n=4)
-    for i, (k, f) in enumerate(_write_bad_images(tmp_path/'bad').items()):
+    src = write_class_folders(tmp_path/'src', ('a', 'b'), n=4)
+    for i, (k, f) in enumerate(write_bad_images(tmp_path/'bad').items()):
         shutil.copy(f, src/'ab'[i % 2]/f'bad_{k}.jpg')
     n_bad = {'header': 2, 'full': 3, False: 0}[check]
     with warnings.catch_warnings(record=True) as w:
@@ -282,8 +283,8 @@ def test_bad_images_never_crash_an_epoch(tmp_path, check):
 
 
 def test_bad_images_with_workers(tmp_path):
-    src = _write_class_folders(tmp_path/'src', ('a', 'b'), n=4)
-    fns = _write_bad_images(tmp_path/'bad')
+    src = write_class_folders(tmp_path/'src', ('a', 'b'), n=4)
+    fns = write_bad_images(tmp_path/'bad')
     shutil.copy(fns['corrupt'], src/'a'/'x.jpg'); shutil.copy(fns['truncated'], src/'b'/'y.jpg')
     dls = wise_dls(src, size=16, bs=2, valid_pct=0.25, check_images=False, num_workers=2)
     assert sum(len(xb) for xb, _ in dls.train) == len(dls.train_ds) // 2 * 2
@@ -309,8 +310,8 @@ def kaggle_env(tmp_path, monkeypatch):
 
 
 def _archive(tmp_path, name, wrap=None, **kw):
-    src = _write_layout(name, tmp_path/f'src_{name}'/(wrap or ''), **kw)
-    return _zip_folder(tmp_path/f'src_{name}', tmp_path/f'{name}.zip')
+    src = write_layout(name, tmp_path/f'src_{name}'/(wrap or ''), **kw)
+    return zip_folder(tmp_path/f'src_{name}', tmp_path/f'{name}.zip')
 
 
 @pytest.mark.parametrize('name', list(KAGGLE_DATASETS))
@@ -349,17 +350,17 @@ def test_download_wrong_counts(tmp_path, kaggle_env):
 def test_download_unsafe_archive(tmp_path, kaggle_env):
     calls, archives = kaggle_env
     slug = KAGGLE_DATASETS['mit_indoor']['slug']
-    _write_layout('mit_indoor', tmp_path/'m')
+    write_layout('mit_indoor', tmp_path/'m')
     for extra in [('../../outside.txt', 'x'), (str(tmp_path/'abs.txt'), 'x'), ('indoorCVPR_09/evil', '/etc/passwd', True),
                   ('indoorCVPR_09/up', '../../..', True)]:
-        archives[slug] = _zip_folder(tmp_path/'m', tmp_path/'bad.zip', [extra])
+        archives[slug] = zip_folder(tmp_path/'m', tmp_path/'bad.zip', [extra])
         with pytest.raises(UnsafeArchiveError): download_dataset('mit_indoor', tmp_path/'data'/'mit', expected=dict(train=18, test=9))
         assert not (tmp_path/'data'/'mit').exists() and list((tmp_path/'data').iterdir()) == []
     assert not (tmp_path/'outside.txt').exists() and not (tmp_path/'abs.txt').exists()
 
 
 def test_safe_extract_keeps_inside_symlinks(tmp_path):
-    z = _zip_folder(_write_layout('intel', tmp_path/'i'), tmp_path/'z.zip', [('a\\b.txt', 'hi'), ('lnk', 'a/b.txt', True)])
+    z = zip_folder(write_layout('intel', tmp_path/'i'), tmp_path/'z.zip', [('a\\b.txt', 'hi'), ('lnk', 'a/b.txt', True)])
     out = safe_extract(z, tmp_path/'out')
     assert (out/'a'/'b.txt').read_text() == 'hi' and (out/'lnk').read_text() == 'hi'
 
@@ -368,19 +369,19 @@ def test_download_missing_credentials(tmp_path, monkeypatch):
     for k in list(os.environ):
         if k.startswith('KAGGLE_'): monkeypatch.delenv(k)
     monkeypatch.setenv('HOME', str(tmp_path/'home')); monkeypatch.delenv('XDG_CONFIG_HOME', raising=False)
-    assert wd.kaggle_credentials() is None
+    assert wds.kaggle_credentials() is None
     with pytest.raises(PermissionError, match='KAGGLE_USERNAME and KAGGLE_KEY'):
         download_dataset('intel', tmp_path/'intel')
     assert not (tmp_path/'intel').exists()
     # a kaggle.json in $KAGGLE_CONFIG_DIR or ~/.kaggle counts
     (tmp_path/'cfg').mkdir(); (tmp_path/'cfg'/'kaggle.json').write_text('{"username": "u", "key": "k"}')
     monkeypatch.setenv('KAGGLE_CONFIG_DIR', str(tmp_path/'cfg'))
-    assert wd.kaggle_credentials() == str(tmp_path/'cfg'/'kaggle.json')
+    assert wds.kaggle_credentials() == str(tmp_path/'cfg'/'kaggle.json')
     monkeypatch.delenv('KAGGLE_CONFIG_DIR')
     (tmp_path/'home'/'.kaggle').mkdir(parents=True); shutil.copy(tmp_path/'cfg'/'kaggle.json', tmp_path/'home'/'.kaggle')
-    assert wd.kaggle_credentials().endswith('.kaggle/kaggle.json')
+    assert wds.kaggle_credentials().endswith('.kaggle/kaggle.json')
     monkeypatch.setenv('KAGGLE_API_TOKEN', 'tok'); monkeypatch.setenv('HOME', str(tmp_path/'home2'))
-    assert wd.kaggle_credentials() == 'KAGGLE_API_TOKEN'
+    assert wds.kaggle_credentials() == 'KAGGLE_API_TOKEN'
 
 
 def test_download_no_network(tmp_path, kaggle_env, monkeypatch):
@@ -398,7 +399,7 @@ def test_download_existing_dest(tmp_path, kaggle_env):
     with pytest.raises(FileExistsError, match='force=True'): download_dataset('intel', dest)
     assert (dest/'junk.txt').exists() and calls == []
     # data extracted by hand: verified in place and marked, nothing downloaded
-    shutil.rmtree(dest); _write_layout('intel', dest)
+    shutil.rmtree(dest); write_layout('intel', dest)
     assert download_dataset('intel', dest, expected=dict(train=18, test=9)) == dest
     assert (dest/VERIFIED).exists() and calls == []
     # force: replaced by a fresh download

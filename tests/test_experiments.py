@@ -3,7 +3,8 @@ import json, os, runpy, sys
 from pathlib import Path
 import pandas as pd, pytest
 from fastai.callback.core import Callback
-from wisefast.data import wise_dls, _write_class_folders
+from wisefast.data import wise_dls
+from wisefast.test_utils import write_class_folders
 from wisefast.experiments import compare_heads, TABLE_COLS
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
@@ -18,7 +19,7 @@ class Interrupt(Callback):
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     d = tmp_path_factory.mktemp('data')
-    _write_class_folders(d, classes=('a', 'b', 'c'), n=6, size=(24, 24))
+    write_class_folders(d, classes=('a', 'b', 'c'), n=6, size=(24, 24))
     return d
 
 def test_compare_resumes(data, tmp_path):

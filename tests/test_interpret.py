@@ -2,7 +2,8 @@
 import os
 from pathlib import Path
 import numpy as np, pytest, torch
-from wisefast.data import wise_dls, _write_class_folders
+from wisefast.data import wise_dls
+from wisefast.test_utils import write_class_folders
 from wisefast.export import save_weights
 from wisefast.interpret import gradcam, compare_cams, plot_gradcam, cam_layer
 from wisefast.learner import create_wise_model, wise_learner
@@ -24,7 +25,7 @@ def test_gradcam_maps(head):
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp('cam')
-    _write_class_folders(d/'data', classes=('a', 'b'), n=4, size=(40, 30))
+    write_class_folders(d/'data', classes=('a', 'b'), n=4, size=(40, 30))
     dls = wise_dls(d/'data', size=48, bs=4, valid_pct=0.25, num_workers=0, seed=0)
     learns = [wise_learner(dls, 'test_resnet', head=h) for h in ('gap', 'wise')]
     files = [save_weights(l, d/f'{h}.safetensors') for l, h in zip(learns, ('gap', 'wise'))]

@@ -5,7 +5,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from wisefast.recipes import scratch_224, finetune_512, paper_epochs, top5_accuracy
 from wisefast.schedule import paper_sgd, KerasSGD
-from wisefast.data import digits_folder
+from wisefast.datasets import digits_folder
 
 @pytest.fixture(autouse=True)
 def one_thread():

@@ -11,7 +11,7 @@ Fashion-MNIST is (c) Zalando SE, MIT licence.
 import argparse, gzip, struct
 from pathlib import Path
 import numpy as np
-from wisefast.data import FASHION_MNIST_FILES, fashion_mnist_path, read_idx, sample_path
+from wisefast.datasets import FASHION_MNIST_FILES, fashion_mnist_path, read_idx, sample_path
 
 def write_idx(fn, a:np.ndarray):
     "A uint8 IDX file, gzipped with a fixed header time so that the bytes are reproducible"

@@ -10,6 +10,9 @@ __all__ = []
 # %% ../nbs/11_all.ipynb #fec314b7
 from fastai.vision.all import *
 from .paper import *
+from .preprocess import *
+from .images import *
+from .datasets import *
 from .heads import *
 from .augment import *
 from .data import *

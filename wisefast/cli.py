@@ -131,7 +131,7 @@ def train_config(args) -> dict:
 # %% ../nbs/10_cli.ipynb #e00d4710
 def _source(data:str, path=None) -> tuple:
     "(`wise_dls` source, name of the data actually used, for the run folder) of `--data`: a dataset name or a folder"
-    from wisefast.data import DATASETS, digits_folder, fashion_mnist_path, is_sample
+    from wisefast.datasets import DATASETS, digits_folder, fashion_mnist_path, is_sample
     if data == 'digits': return digits_folder(), 'digits'
     if data == 'fashion_mnist':
         return data, 'fashion_mnist_sample' if is_sample(fashion_mnist_path(path)) else data   # warns for the sample

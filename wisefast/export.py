@@ -14,14 +14,15 @@ from torch import nn
 from safetensors import safe_open
 from safetensors.torch import save_model, load_model
 from fastcore.basics import patch
-from fastai.basics import Learner, Normalize, get_model, rank_distrib
+from fastai.basics import Learner, get_model, rank_distrib
 from fastai.callback.progress import CSVLogger
 import wisefast
+from .preprocess import InputNorm, norm_stats
 from .learner import WiseModel, create_wise_model
 
 # %% auto #0
-__all__ = ['export_learner', 'norm_stats', 'InputNorm', 'save_weights', 'read_meta', 'load_weights',
-           'wise_model_from_safetensors', 'export_onnx', 'check_onnx']
+__all__ = ['export_learner', 'save_weights', 'read_meta', 'load_weights', 'wise_model_from_safetensors', 'export_onnx',
+           'check_onnx']
 
 # %% ../nbs/06_export.ipynb #0fa45d70
 @patch
@@ -44,28 +45,6 @@ def export_learner(learn:Learner, fname='export.pkl', drop_cbs=()) -> Path:
         tmp.unlink(missing_ok=True)
     return fname
 
-
-# %% ../nbs/06_export.ipynb #90537b3a
-def norm_stats(dls) -> list[dict]:
-    "The `Normalize` steps (incl. `Preprocess`) of `dls`' batch transforms as `[dict(mean, std, bgr)]`, in order."
-    tfms = [t for t in getattr(dls, 'after_batch', []).fs if isinstance(t, Normalize)] if dls is not None else []
-    return [dict(mean=t.mean.flatten().tolist(), std=t.std.flatten().tolist(), bgr=bool(getattr(t, 'bgr', False)))
-            for t in tfms]
-
-class InputNorm(nn.Module):
-    "Apply `stats` (from `norm_stats`) to `[0, 1]` RGB images: optional RGB→BGR, then `(x - mean) / std`."
-    def __init__(self, stats:list[dict]):
-        super().__init__()
-        self.bgr = [bool(s.get('bgr', False)) for s in stats]
-        for i, s in enumerate(stats):
-            self.register_buffer(f'mean{i}', torch.tensor(s['mean']).view(1, -1, 1, 1), persistent=False)
-            self.register_buffer(f'std{i}', torch.tensor(s['std']).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x):
-        for i, bgr in enumerate(self.bgr):
-            if bgr: x = x.flip(1)
-            x = (x - getattr(self, f'mean{i}')) / getattr(self, f'std{i}')
-        return x
 
 # %% ../nbs/06_export.ipynb #e492792a
 def _model(learn_or_model) -> nn.Module:

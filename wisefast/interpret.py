@@ -71,8 +71,8 @@ def cam_inputs(model, items) -> tuple:
         xb = dl.one_batch()[0]
         shown = dl.decode((xb,))[0]
         return m.model, xb, _to_uint8(shown), list(m.dls.vocab)
-    from wisefast.export import InputNorm
-    from wisefast.data import load_rgb
+    from wisefast.preprocess import InputNorm
+    from wisefast.images import load_rgb
     h, w = m.cfg['size']
     imgs = np.stack([np.asarray((load_rgb(o) if isinstance(o, (str, Path)) else Image.fromarray(np.asarray(o)).convert('RGB'))
                                 .resize((w, h), Image.NEAREST)) for o in items])
