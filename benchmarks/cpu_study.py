@@ -40,7 +40,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 def fmap_side(arch, size, output_stride) -> int:
-    from wisefast.learner import create_timm_body, feature_map_shape
+    from wisefast.models import create_timm_body, feature_map_shape
     return feature_map_shape(create_timm_body(arch, output_stride=output_stride), size)[1]
 
 def collect(out:Path) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from wisefast.heads import HEAD_VARIANTS, create_wise_head, num_params
-from wisefast.learner import create_timm_body, feature_map_shape
+from wisefast.models import create_timm_body, feature_map_shape
 
 def flops(model, x):
     with FlopCounterMode(display=False) as fc: model(x)

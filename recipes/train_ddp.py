@@ -1,4 +1,4 @@
-"""Train a wisefast recipe on several GPUs or machines with fastai's `distrib_ctx` (DDP through accelerate).
+"""Train a wisefast recipe on several GPUs or machines with `wise_distrib_ctx`, fastai's `distrib_ctx` (DDP through accelerate).
 
 One machine, 4 GPUs:
     torchrun --nproc_per_node 4 recipes/train_ddp.py --data intel --arch resnet50 --head wise
@@ -19,7 +19,7 @@ from fastcore.script import call_parse
 from fastai.torch_core import rank_distrib, num_distrib
 from fastai.distributed import rank0_first
 from wisefast.recipes import scratch_224, finetune_512
-from wisefast.distributed import ranks_max_diff   # also makes fastai's `distrib_ctx` work on CPU (gloo)
+from wisefast.distributed import ranks_max_diff, wise_distrib_ctx
 from wisefast.heads import nonneg_params
 from wisefast.export import save_weights
 
@@ -63,7 +63,7 @@ def main(data:str='fashion_mnist', # Dataset name (intel, mit_indoor, imagenet70
     learn = rank0_first(fit, data, **kw)   # rank 0 downloads/scans the data first, then the others build theirs
     if not rank_distrib(): print(f"{world} process(es), {learn.dls.bs} images each per step, output in {out}")
     if check: start = [p.detach().clone() for p in learn.model.parameters()]
-    with learn.distrib_ctx():
+    with wise_distrib_ctx(learn):
         learn.fit_staircase(**learn.staircase)
         if check: _check(learn, start, world)
     learn.export('export.pkl')                       # rank 0 only (fastai)

@@ -67,7 +67,7 @@ def test_onnx_matches_pytorch(learn, tmp_path, dynamo):
 def test_onnx_resnet18_64px(tmp_path):
     "A larger backbone at 64 px with non-trivial logits (head weights N(0, 1))."
     pytest.importorskip('onnxruntime')
-    from wisefast.learner import create_wise_model
+    from wisefast.models import create_wise_model
     m = create_wise_model('resnet18', 7, size=64).eval()
     torch.nn.init.normal_(m[1].fc.weight); torch.nn.init.normal_(m[1].spatial.weight)
     f = export_onnx(m, tmp_path/'r18.onnx', softmax=True, dynamo=False)
@@ -78,7 +78,7 @@ def test_onnx_resnet18_64px(tmp_path):
 def test_onnx_every_head(tmp_path, head):
     "Every head variant exports and matches (legacy exporter, resnet10t at 64 px, N(0, 1) head weights)."
     pytest.importorskip('onnxruntime')
-    from wisefast.learner import create_wise_model
+    from wisefast.models import create_wise_model
     m = create_wise_model('resnet10t', 4, size=64, head=head).eval()
     for p in m[1].parameters(): torch.nn.init.normal_(p)
     assert check_onnx(export_onnx(m, tmp_path/'m.onnx', dynamo=False), m) < 1e-4

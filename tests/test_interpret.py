@@ -6,7 +6,8 @@ from wisefast.data import wise_dls
 from wisefast.test_utils import write_class_folders
 from wisefast.export import save_weights
 from wisefast.interpret import gradcam, compare_cams, plot_gradcam, cam_layer
-from wisefast.learner import create_wise_model, wise_learner
+from wisefast.models import create_wise_model
+from wisefast.learner import wise_learner
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
 

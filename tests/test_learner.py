@@ -4,6 +4,7 @@ export → load_learner in a fresh process is tested in test_export.py."""
 import numpy as np, pytest, torch, timm
 from fastai.vision.all import *
 from wisefast.heads import *
+from wisefast.models import *
 from wisefast.learner import *
 from helpers import image_folder
 

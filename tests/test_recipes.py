@@ -3,7 +3,9 @@ import warnings, pytest, torch, timm
 from pathlib import Path
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
-from wisefast.recipes import scratch_224, finetune_512, paper_epochs, top5_accuracy
+from wisefast.paper import paper_epochs
+from wisefast.recipes import scratch_224, finetune_512
+from wisefast.learner import top5_accuracy
 from wisefast.schedule import paper_sgd, KerasSGD
 from wisefast.datasets import digits_folder
 

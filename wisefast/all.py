@@ -16,8 +16,10 @@ from .datasets import *
 from .heads import *
 from .augment import *
 from .data import *
+from .models import *
 from .learner import *
 from .schedule import *
+from .callbacks import *
 from .recipes import *
 from .export import *
 from .distributed import *

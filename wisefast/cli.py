@@ -149,7 +149,7 @@ def _dls_kwargs(cfg:dict) -> dict:
 
 def _check_model(arch:str, size, heads, pool=None):
     "Build each of `heads` on `arch` for `size` px images once, so an unknown name or a size too small stops us now"
-    from wisefast.learner import create_wise_model
+    from wisefast.models import create_wise_model
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                      # the real model warns again, once
         for h in heads: create_wise_model(arch, 2, size=size, head=h, pool=pool)
@@ -179,6 +179,7 @@ def train(cfg:dict):
     from fastai.callback.tracker import TerminateOnNaNCallback
     from wisefast import recipes
     from wisefast.data import wise_test_dl
+    from wisefast.callbacks import TRAINING_CBS, plot_history
     from wisefast.export import export_learner
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
     source, name = _source(cfg['data'], cfg.get('path'))
@@ -213,8 +214,8 @@ def train(cfg:dict):
         rows += [(f'test accuracy ({len(learn.dls.test_items)} images)', float(acc)), ('test top-5 accuracy', float(top5))]
     rows.append(('training time', f"{elapsed/60:.1f} min"))
     _print_table(rows, "Final metrics")
-    recipes.plot_history(out/'history.csv', out/'curves.png')
-    export_learner(learn, 'export.pkl', drop_cbs=(*recipes.TRAINING_CBS, TerminateOnNaNCallback))
+    plot_history(out/'history.csv', out/'curves.png')
+    export_learner(learn, 'export.pkl', drop_cbs=(*TRAINING_CBS, TerminateOnNaNCallback))
     print(f"\nOutputs in {out}/: export.pkl (model, `wisefast predict {out}/export.pkl IMAGES`), history.csv, "
           "curves.png, models/last.pth (resume with --resume), models/best.pth")
     return learn

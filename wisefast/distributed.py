@@ -1,4 +1,4 @@
-"""Multi-GPU and multi-node training through fastai's `distrib_ctx` (accelerate DDP), made to work on CPU too.
+"""Multi-GPU and multi-node training through fastai's `distrib_ctx` (accelerate DDP), and `wise_distrib_ctx`, the same on CPU too.
 
 Docs: https://wisefast.github.io/wisefast/distributed.html.md"""
 
@@ -10,23 +10,28 @@ import os
 from contextlib import contextmanager
 import torch
 import torch.distributed as dist
-from fastcore.basics import patch
 from fastcore.foundation import L
 from fastai.basics import Learner, get_model, rank_distrib
 from fastai.callback.progress import CSVLogger
 from fastai.distributed import DistributedDL
 
 # %% auto #0
-__all__ = ['distrib_on_cpu', 'ranks_max_diff']
+__all__ = ['gloo_broadcast', 'distrib_on_cpu', 'wise_distrib_ctx', 'ranks_max_diff']
 
 # %% ../nbs/07_distributed.ipynb #90dd5f45
-@patch
-def _broadcast(self:DistributedDL, t, rank):
-    "Broadcast list `t` from `rank`, through CUDA under NCCL and through the CPU otherwise (gloo)."
+def gloo_broadcast(self:DistributedDL, t, rank):
+    "`DistributedDL._broadcast`: broadcast list `t` from `rank`, through CUDA under NCCL and through the CPU otherwise (gloo)."
     dev = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
     t = torch.tensor(t, dtype=torch.long, device=dev)
     dist.broadcast(t, rank)
     return t.cpu().tolist()
+
+@contextmanager
+def _broadcast_through(f):
+    "`DistributedDL._broadcast` is `f` inside the context (and fastai's again after it)"
+    old, DistributedDL._broadcast = DistributedDL._broadcast, f
+    try: yield
+    finally: DistributedDL._broadcast = old
 
 # %% ../nbs/07_distributed.ipynb #e13e01b6
 def distrib_on_cpu(cpu:bool|None=None) -> bool:
@@ -36,24 +41,22 @@ def distrib_on_cpu(cpu:bool|None=None) -> bool:
     return not torch.cuda.is_available() or flag
 
 # %% ../nbs/07_distributed.ipynb #d5bffb2b
-if not hasattr(Learner, '_fastai_distrib_ctx'): Learner._fastai_distrib_ctx = Learner.distrib_ctx
-
-@patch
 @contextmanager
-def distrib_ctx(self:Learner,
+def wise_distrib_ctx(learn:Learner,
         sync_bn:bool|None=None, # `SyncBatchNorm` (default: on GPUs only; CPU modules do not support it)
         in_notebook:bool=False, # Whether we are launching from a notebook or not
         cpu:bool|None=None, # Train on CPU with gloo (default: when there is no GPU, see `distrib_on_cpu`)
         **kwargs # Passed to accelerate's `Accelerator`
     ):
-    "fastai's `distrib_ctx` with device-dependent defaults (CPU/gloo works) and file loggers on rank 0 only."
+    "fastai's `learn.distrib_ctx` with device-dependent defaults (CPU/gloo works) and file loggers on rank 0 only."
     cpu = distrib_on_cpu(cpu)
     if sync_bn is None: sync_bn = not cpu
-    loggers = L(self.cbs).filter(lambda cb: isinstance(cb, CSVLogger)) if rank_distrib() else L()
-    self.remove_cbs(loggers)
+    loggers = L(learn.cbs).filter(lambda cb: isinstance(cb, CSVLogger)) if rank_distrib() else L()
+    learn.remove_cbs(loggers)
     try:
-        with self._fastai_distrib_ctx(sync_bn=sync_bn, in_notebook=in_notebook, cpu=cpu, **kwargs): yield self
-    finally: self.add_cbs(loggers)
+        with _broadcast_through(gloo_broadcast), learn.distrib_ctx(sync_bn=sync_bn, in_notebook=in_notebook, cpu=cpu, **kwargs):
+            yield learn
+    finally: learn.add_cbs(loggers)
 
 # %% ../nbs/07_distributed.ipynb #ffa447f8
 @torch.no_grad()

@@ -6,28 +6,28 @@ Docs: https://wisefast.github.io/wisefast/experiments.html.md"""
 
 # %% ../nbs/08_experiments.ipynb #37b7307b
 from __future__ import annotations
-import json, os, random
+import json
 from pathlib import Path
 import numpy as np, pandas as pd
 from torch import nn
 from fastcore.foundation import L
-from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed, apply_init
 from fastai.vision.learner import create_head
-from .heads import HEAD_VARIANTS, num_params
-from .learner import wise_learner
-from .recipes import HistoryLogger, TRAINING_CBS, top5_accuracy, paper_epochs, _dls
+from .paper import HEAD_VARIANTS, paper_epochs
+from .heads import num_params
+from .learner import wise_learner, top5_accuracy
+from .recipes import recipe_dls
+from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, TRAINING_CBS, write_atomic
+from .schedule import KerasSGD, paper_sgd
 from .export import export_learner
-from .schedule import CheckpointCallback, EpochSeed, KerasSGD, paper_sgd
 
 # %% auto #0
-__all__ = ['FASTAI_HEAD', 'COMPARE_HEADS', 'PAPER_HEADS', 'TABLE_COLS', 'check_heads', 'use_fastai_head', 'SeedAugment',
-           'variant_result', 'variant_learner', 'train_variant', 'load_variant', 'results_markdown', 'plot_curves',
-           'compare_heads']
+__all__ = ['FASTAI_HEAD', 'COMPARE_HEADS', 'PAPER_HEADS', 'TABLE_COLS', 'check_heads', 'use_fastai_head', 'variant_result',
+           'variant_learner', 'train_variant', 'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
 FASTAI_HEAD = 'fastai'
@@ -58,17 +58,6 @@ def use_fastai_head(learn:Learner, **kwargs) -> Learner:
     learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == 'NonNegCallback'])
     return learn
 
-# %% ../nbs/08_experiments.ipynb #c78ab091
-class SeedAugment(Callback):
-    "Re-seed the albumentations pipelines of the training DataLoader at every epoch from `seed` and the epoch."
-    order = -19   # right after `EpochSeed`
-    def __init__(self, seed:int): self.seed = seed
-    def before_epoch(self):
-        s = self.seed*10_000 + self.epoch
-        for t in self.dls.train.after_item.fs:
-            aug = getattr(t, 'aug', None)
-            if hasattr(aug, 'set_random_state'): aug.set_random_state(np.random.default_rng(s), random.Random(s))
-
 # %% ../nbs/08_experiments.ipynb #d106140a
 def _secs(t) -> float:
     "fastai's 'mm:ss' or 'h:mm:ss' time column as seconds."
@@ -88,14 +77,6 @@ def variant_result(history, variant:str, model:nn.Module|None=None) -> dict:
                sec_per_epoch=float(np.mean([_secs(t) for t in df['time']])) if 'time' in df else float('nan'))
     if model is not None: res.update(params=num_params(model), head_params=num_params(model[1]))
     return res
-
-# %% ../nbs/08_experiments.ipynb #c01d4f5c
-def _write_atomic(path:Path, text:str):
-    "Write `text` to `path` through a temporary file and a rename, so a reader never sees half a file."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 # %% ../nbs/08_experiments.ipynb #b1c321f6
 def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=0.045, seed:int=42, pretrained=False,
@@ -125,15 +106,15 @@ def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=0.04
         return res
     ck = CheckpointCallback('valid_accuracy')
     learn = variant_learner(dls, arch, head, path, lr=lr, seed=seed, pretrained=pretrained, keras_exact=keras_exact,
-                            cbs=[ck, EpochSeed(seed), SeedAugment(seed), *L(cbs)], **kwargs)
+                            cbs=[ck, EpochSeed(seed), *L(cbs)], **kwargs)
     start = ck.resume(learn) if (learn.path/learn.model_dir/f'{ck.fname}.pth').exists() else 0
     learn.add_cb(HistoryLogger(start_epoch=start))
     if start < epochs:
         learn.fit_staircase(epochs, lr=lr, factor=factor, every=every, start_epoch=start, keras_exact=keras_exact)
     res = variant_result(path/'history.csv', head, learn.model)
     res['config'] = cfg
-    export_learner(learn, 'export.pkl', drop_cbs=(*TRAINING_CBS, SeedAugment))     # for `wisefast predict` and `wisefast gradcam`
-    _write_atomic(done, json.dumps(res, indent=1))
+    export_learner(learn, 'export.pkl', drop_cbs=TRAINING_CBS)     # for `wisefast predict` and `wisefast gradcam`
+    write_atomic(done, json.dumps(res, indent=1))
     return res
 
 def load_variant(out, dls:DataLoaders, arch:str, head:str, which:str='best', **kwargs) -> Learner:
@@ -202,14 +183,14 @@ def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `
                  ) -> pd.DataFrame:
     "Train every head in `heads` under identical conditions; write the table (CSV, Markdown) and curves to `out`."
     heads, out = check_heads(heads), Path(out)
-    dls = _dls(source_or_dls, size, bs, seed, num_workers, dls_kwargs)
+    dls = recipe_dls(source_or_dls, size, bs, seed, num_workers, dls_kwargs)
     epochs = epochs or paper_epochs(recipe, source_or_dls)
     rows = []
     for h in heads:
         print(f"[compare] {h}: {arch}, {epochs} epochs -> {out/h}")
         rows.append(train_variant(dls, arch, h, out/h, epochs, lr=lr, seed=seed, pretrained=pretrained, **kwargs))
     df = pd.DataFrame(rows)[list(TABLE_COLS)]
-    _write_atomic(out/'results.csv', df.to_csv(index=False))
-    _write_atomic(out/'results.md', results_markdown(df))
+    write_atomic(out/'results.csv', df.to_csv(index=False))
+    write_atomic(out/'results.md', results_markdown(df))
     plot_curves(out, heads, title=title or f'{arch}, {epochs} epochs')
     return df

@@ -6,45 +6,34 @@ Docs: https://wisefast.github.io/wisefast/export.html.md"""
 
 # %% ../nbs/06_export.ipynb #f850cb3f
 from __future__ import annotations
-import json, os, warnings
+import json, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 from safetensors import safe_open
 from safetensors.torch import save_model, load_model
-from fastcore.basics import patch
+from fastcore.xtras import atomic_save
 from fastai.basics import Learner, get_model, rank_distrib
-from fastai.callback.progress import CSVLogger
 import wisefast
 from .preprocess import InputNorm, norm_stats
-from .learner import WiseModel, create_wise_model
+from .models import WiseModel, create_wise_model
 
 # %% auto #0
 __all__ = ['export_learner', 'save_weights', 'read_meta', 'load_weights', 'wise_model_from_safetensors', 'export_onnx',
            'check_onnx']
 
-# %% ../nbs/06_export.ipynb #0fa45d70
-@patch
-def __getstate__(self:CSVLogger):
-    "Pickle without the (open or closed) log file handle, so `Learner.export` works after logging."
-    return {k: v for k, v in self.__dict__.items() if k != 'file'}
-
 # %% ../nbs/06_export.ipynb #7e1a2b02
 def export_learner(learn:Learner, fname='export.pkl', drop_cbs=()) -> Path:
     "`learn.export(fname)` (relative to `learn.path`) written atomically, without the callbacks of the types `drop_cbs`."
-    fname = (Path(learn.path)/fname).absolute()             # `Learner.export` prefixes relative names with `path`
-    tmp = fname.with_name(f'.{fname.name}.tmp')
+    fname = Path(learn.path)/fname
     dropped = [cb for cb in learn.cbs if isinstance(cb, tuple(drop_cbs))]
     learn.remove_cbs(dropped)
     try:
-        learn.export(tmp)
-        os.replace(tmp, fname)
-    finally:
-        learn.add_cbs(dropped)
-        tmp.unlink(missing_ok=True)
+        with atomic_save(fname) as f:                          # fastcore: a temporary file, renamed when complete
+            f.close(); learn.export(Path(f.name).absolute())
+    finally: learn.add_cbs(dropped)
     return fname
-
 
 # %% ../nbs/06_export.ipynb #e492792a
 def _model(learn_or_model) -> nn.Module:

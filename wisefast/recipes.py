@@ -7,77 +7,26 @@ Docs: https://wisefast.github.io/wisefast/recipes.html.md"""
 # %% ../nbs/05_recipes.ipynb #47bd17fe
 from __future__ import annotations
 import warnings
-from pathlib import Path
-import pandas as pd
-from fastcore.basics import store_attr
 from fastcore.foundation import L
 from fastcore.meta import delegates
-from fastai.callback.progress import CSVLogger
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
-from fastai.metrics import accuracy, top_k_accuracy
+from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
-from .paper import PAPER_EPOCHS, RECIPES, paper_epochs
-from .learner import wise_learner
-from .schedule import CheckpointCallback, EpochSeed, KerasSGD, paper_sgd
+from .paper import paper_epochs
+from .data import wise_dls
+from .learner import wise_learner, top5_accuracy
+from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger
+from .schedule import KerasSGD, paper_sgd
 
 # %% auto #0
-__all__ = ['TRAINING_CBS', 'top5_accuracy', 'HistoryLogger', 'plot_history', 'wise_recipe', 'scratch_224', 'finetune_512']
-
-# %% ../nbs/05_recipes.ipynb #f4c9b063
-def top5_accuracy(inp, targ, axis:int=-1):
-    "Top-5 accuracy, `k` clipped to the number of classes"
-    return top_k_accuracy(inp, targ, k=min(5, inp.shape[axis]), axis=axis)
-
-# %% ../nbs/05_recipes.ipynb #bac587c3
-class HistoryLogger(CSVLogger):
-    "`CSVLogger` to `path/fname` that, from `start_epoch` > 0, continues the existing history"
-    def __init__(self, fname='history.csv', start_epoch:int=0):
-        super().__init__(fname, append=bool(start_epoch))
-        store_attr('start_epoch')
-
-    def before_fit(self): self.file = None  # opened at the first training epoch: `learn.validate()` also sends `before_fit`
-
-    def before_train(self):
-        "On the first epoch, rewrite the file with the header and the rows of the epochs before `start_epoch`"
-        if self.file is not None or hasattr(self, 'gather_preds'): return
-        file = self.path/self.fname
-        old = file.read_text().splitlines()[1:] if self.start_epoch and file.exists() else []
-        keep = [l for l in old if l.split(',')[0].isdigit() and int(l.split(',')[0]) < self.start_epoch]
-        file.parent.mkdir(parents=True, exist_ok=True)
-        self.file = file.open('w')
-        self.file.write('\n'.join([','.join(self.recorder.metric_names), *keep]) + '\n')
-        self.old_logger,self.learn.logger = self.logger,self._write_line
-
-    def after_fit(self):
-        if self.file is not None: super().after_fit(); self.file = None
-
-TRAINING_CBS = (HistoryLogger, CheckpointCallback, EpochSeed)   # callbacks of a run that an exported model leaves out
-
-# %% ../nbs/05_recipes.ipynb #430790a3
-def plot_history(history, fname=None, figsize=(10, 4)):
-    "Loss and accuracy curves per epoch from a `HistoryLogger` CSV (or its `DataFrame`); saved to `fname` if given"
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-    df = history if isinstance(history, pd.DataFrame) else pd.read_csv(history)
-    accs = [c for c in df.columns if 'accuracy' in c]
-    fig, axs = plt.subplots(1, 2 if accs else 1, figsize=figsize, squeeze=False)
-    for c in ('train_loss', 'valid_loss'):
-        if c in df: axs[0, 0].plot(df.epoch, df[c], marker='.', label=c)
-    axs[0, 0].set(xlabel='epoch', title='loss'); axs[0, 0].legend()
-    for ax in axs[0]: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if accs:
-        for c in accs: axs[0, 1].plot(df.epoch, df[c], marker='.', label=c)
-        axs[0, 1].set(xlabel='epoch', title='validation accuracy', ylim=(0, 1)); axs[0, 1].legend()
-    fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=100); plt.close(fig)
-    return fig
+__all__ = ['recipe_dls', 'wise_recipe', 'scratch_224', 'finetune_512']
 
 # %% ../nbs/05_recipes.ipynb #58e2697b
-def _dls(source_or_dls, size, bs, seed, num_workers, dls_kwargs) -> DataLoaders:
+def recipe_dls(source_or_dls, size, bs:int, seed=None, num_workers=None, dls_kwargs=None) -> DataLoaders:
+    "`source_or_dls` if it is `DataLoaders`, else `wise_dls` of it with these arguments (`seed` unless `dls_kwargs` has one)"
     if isinstance(source_or_dls, DataLoaders): return source_or_dls
-    from wisefast.data import wise_dls
     kw = dict(size=size, bs=bs, num_workers=num_workers, **(dls_kwargs or {}))
     if seed is not None: kw.setdefault('seed', seed)
     return wise_dls(source_or_dls, **kw)
@@ -107,7 +56,7 @@ def wise_recipe(source_or_dls, # Dataset name or folder (for `wise_dls`), or `Da
                 **kwargs) -> Learner:
     "Train `arch` with `head` on `source_or_dls` with the paper's optimizer, staircase, metrics and checkpoints"
     if seed is not None: set_seed(seed)
-    dls = _dls(source_or_dls, size, bs, seed, num_workers, dls_kwargs)
+    dls = recipe_dls(source_or_dls, size, bs, seed, num_workers, dls_kwargs)
     ck = CheckpointCallback(monitor)
     kwargs.setdefault('loss_func', CrossEntropyLossFlat())
     learn = wise_learner(dls, arch, head=head, pretrained=pretrained, opt_func=KerasSGD if keras_exact else paper_sgd,

@@ -1,4 +1,4 @@
-"""The paper's staircase learning rate (×0.94 every 2 epochs), a Keras-exact variant, atomic checkpoints and resuming.
+"""The paper's optimizer and staircase learning rate (×0.94 every 2 epochs), as `Learner.fit_staircase`, with a Keras-exact variant.
 
 Docs: https://wisefast.github.io/wisefast/schedule.html.md"""
 
@@ -6,21 +6,18 @@ Docs: https://wisefast.github.io/wisefast/schedule.html.md"""
 
 # %% ../nbs/04_schedule.ipynb #85cfc461
 from __future__ import annotations
-import math, os, random
+import math
 from contextlib import contextmanager
-from pathlib import Path
 import numpy as np, torch
-from fastcore.basics import patch, store_attr
+from fastcore.basics import patch
 from fastcore.foundation import L
-from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.core import CancelEpochException
 from fastai.callback.schedule import ParamScheduler
-from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
 from fastai.optimizer import Optimizer, SGD, Adam, weight_decay
-from fastai.torch_core import get_model, rank_distrib, set_seed
 
 # %% auto #0
-__all__ = ['SchedStaircase', 'keras_momentum_step', 'KerasSGD', 'paper_sgd', 'CheckpointCallback', 'EpochSeed']
+__all__ = ['SchedStaircase', 'keras_momentum_step', 'KerasSGD', 'paper_sgd']
 
 # %% ../nbs/04_schedule.ipynb #0205c112
 def SchedStaircase(start, factor:float=0.94, every:int=2, n:int=1):
@@ -96,80 +93,3 @@ def fit_staircase(self:Learner, n_epoch:int, lr=0.045, factor:float=0.94, every:
         sched = {'lr': SchedStaircase(lrs, factor, every, n)}
         self.fit(n_epoch, lr=lrs, wd=wd, cbs=[ParamScheduler(sched)]+L(cbs))
 
-
-# %% ../nbs/04_schedule.ipynb #d5626093
-def _safe_load(file, device):
-    "`torch.load` with `weights_only=True`, allowing the numpy scalars and `L` fastai optimizer states contain"
-    core = np._core if hasattr(np, "_core") else np.core
-    ok = [L, core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]
-    with torch.serialization.safe_globals(ok): return torch.load(file, map_location=device, weights_only=True)
-
-# %% ../nbs/04_schedule.ipynb #72441bad
-@patch
-def save_checkpoint(self:Learner, file, epoch:int, with_opt:bool=True, **extra) -> Path:
-    "Atomically save weights, optimizer state (if `with_opt`), `epoch` and `extra` to `file` in `path/model_dir`"
-    file = self.path/self.model_dir/Path(file).with_suffix('.pth')
-    if rank_distrib(): return file
-    file.parent.mkdir(parents=True, exist_ok=True)
-    state = dict(model=get_model(self.model).state_dict(), epoch=epoch, **extra)
-    if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
-    tmp = file.with_name(f'.{file.name}.tmp')
-    with open(tmp, 'wb') as f:
-        torch.save(state, f)
-        f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, file)
-    return file
-
-# %% ../nbs/04_schedule.ipynb #81730b1f
-@patch
-def load_checkpoint(self:Learner, file, with_opt:bool=True) -> dict:
-    "Load a `save_checkpoint` file into the model (and optimizer); return the rest (`epoch`, ...)"
-    file = self.path/self.model_dir/Path(file).with_suffix('.pth')
-    if not file.exists(): raise FileNotFoundError(f"No checkpoint at {file}: train without resuming first, or check the output folder")
-    state = _safe_load(file, getattr(self.dls, 'device', None) or 'cpu')
-    get_model(self.model).load_state_dict(state.pop('model'))
-    opt = state.pop('opt', None)
-    if with_opt and opt is not None:
-        if self.opt is None: self.create_opt()
-        self.opt.load_state_dict(opt)
-    return state
-
-# %% ../nbs/04_schedule.ipynb #0443d431
-class CheckpointCallback(TrackerCallback):
-    "Save `last` after every epoch and `best` when `monitor` improves, atomically, with optimizer state and epoch"
-    order = TrackerCallback.order+1
-    def __init__(self, monitor:str='valid_loss', comp=None, min_delta:float=0., fname:str='last', best_fname:str='best',
-                 keep_every:bool=False, with_opt:bool=True):
-        super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, reset_on_fit=False)
-        store_attr('fname,best_fname,keep_every,with_opt')
-
-    def _save(self, fname): self.learn.save_checkpoint(fname, self.epoch, self.with_opt, best=float(self.best), monitor=self.monitor)
-
-    def before_fit(self): super().before_fit(); self.trained = False
-    def after_train(self): self.trained = True
-
-    def after_epoch(self):
-        "Save the last checkpoint, and the best one if `monitor` improved (not for `learn.validate()`)"
-        if not self.trained: return
-        self.trained = False
-        super().after_epoch()
-        if self.new_best: self._save(self.best_fname)
-        if self.keep_every: self._save(f'{self.fname}_{self.epoch}')
-        self._save(self.fname)
-
-    def resume(self, learn:Learner=None) -> int:
-        "Load the last checkpoint into `learn`; return the epoch to start from"
-        learn = learn or self.learn
-        state = learn.load_checkpoint(self.fname, with_opt=self.with_opt)
-        if state.get('monitor') == self.monitor: self.best = state['best']
-        return state['epoch']+1
-
-# %% ../nbs/04_schedule.ipynb #9725b9d7
-class EpochSeed(Callback):
-    "Re-seed all random generators from `seed` and the epoch number at the start of every epoch"
-    order = -20
-    def __init__(self, seed:int): store_attr()
-    def before_train(self):
-        s = self.seed*10_000 + self.epoch
-        set_seed(s)
-        for dl in self.dls.loaders: dl.rng = random.Random(s)

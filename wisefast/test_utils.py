@@ -56,7 +56,7 @@ def write_layout(name:str, d, classes=('kitchen', 'bar', 'office'), n_train:int=
             for c in classes: write_class_folders(d/s/s, [c], k, size=(15, 15))
         write_class_folders(d/'seg_pred'/'seg_pred', [''], 2)                 # unlabelled: must be ignored
     elif name == 'mit_indoor':
-        imgs = write_class_folders(d/'indoorCVPR_09'/'Images', classes, n)
+        write_class_folders(d/'indoorCVPR_09'/'Images', classes, n)
         for s, sl in (('Train', slice(0, n_train)), ('Test', slice(n_train, n))):
             (d/f'{s}Images.txt').write_text(''.join(f'{c}/{c}_{j}.jpg\r\n' for c in classes for j in range(n)[sl]))
     elif name == 'imagenet70':
