@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Paper §3.3: fine-tune ImageNet weights at 512 px with every layer trainable from the start.
 
-Defaults (SPEC §4): ResNet-50 with timm's ImageNet weights, batch 15, SGD momentum 0.9 without weight decay,
+Defaults (the paper, section 3): ResNet-50 with timm's ImageNet weights, batch 15, SGD momentum 0.9 without weight decay,
 lr 0.045 ×0.94 every 2 epochs, 130 epochs; the head's pre-pool follows the 16×16 map (AvgPool 3, depthwise 5×5).
 Offline, pass the weights file: --pretrained path/to/resnet50.safetensors. Every option of `wisefast train` works.
 

@@ -34,11 +34,13 @@ def test_console_help():
 
 def test_unknown_command_and_missing_extra(capsys, monkeypatch, tmp_path):
     assert main(['fly']) == 2
-    monkeypatch.setitem(sys.modules, 'wisefast.interpret', None)     # as if grad-cam were not installed
-    img = tmp_path/'a.png'; img.write_bytes(b'')
-    assert main(['gradcam', str(tmp_path/'m.pkl'), str(img)]) == 2
+    learn_dir = tmp_path/'run'
+    train(_tiny(learn_dir, '--epochs', '1', '--n-per-class', '2,1'))
+    monkeypatch.setitem(sys.modules, 'pytorch_grad_cam', None)       # as if the `gradcam` extra were not installed
+    img = next((digits_folder()/'test'/'1').glob('*.png'))
+    assert main(['gradcam', str(learn_dir), str(img), '--out', str(tmp_path/'cam.png')]) == 2
     err = capsys.readouterr().err
-    assert 'needs the grad-cam package' in err and 'pip install grad-cam' in err
+    assert "Grad-CAM needs the optional package 'grad-cam'" in err and "pip install 'wisefast[gradcam]'" in err
 
 def test_lazy_dispatch_passes_argv(monkeypatch):
     seen = []

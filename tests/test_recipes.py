@@ -1,4 +1,4 @@
-"The paper's recipes: SPEC §4 defaults, overridable; data through `wise_dls`; checkpoints and history."
+"The paper's recipes: the paper's defaults, overridable; data through `wise_dls`; checkpoints and history."
 import warnings, pytest, torch, timm
 from pathlib import Path
 from fastai.data.core import DataLoaders

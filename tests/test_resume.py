@@ -1,4 +1,4 @@
-"Killed mid-epoch and resumed, a run ends exactly where an uninterrupted one does (SPEC §4, issue 4 part 4)."
+"Killed mid-epoch and resumed, a run ends exactly where an uninterrupted one does."
 import os, torch, pytest
 import numpy as np
 from sklearn.datasets import load_digits

@@ -25,7 +25,7 @@ class CLIError(Exception):
 
 # exceptions that the library raises for bad input, with messages that say what to do
 USER_ERRORS = (CLIError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
-               ValueError, ConnectionError)
+               ValueError, ConnectionError, ImportError)   # ImportError: an optional extra is missing (`wisefast.extras`)
 
 class ArgumentParser(argparse.ArgumentParser):
     "`argparse.ArgumentParser` whose errors are a `CLIError` (one line, naming `--help`), not a usage dump and `exit`"
@@ -259,22 +259,11 @@ def image_files(paths) -> list:
         else: raise FileNotFoundError(f"{p}: no such image file or folder")
     return res
 
-def _export_file(model) -> Path:
-    "The `export.pkl` that `model` (the file or its run folder) names; an error saying what to pass if there is none"
-    p = Path(model)
-    f = p/'export.pkl' if p.is_dir() else p
-    if not f.is_file(): raise FileNotFoundError(f"{f}: no exported model; pass the export.pkl that `wisefast train` or "
-                                                "`wisefast compare` wrote, or the folder holding it")
-    return f
-
 def predict(model, images, bs:int=32, cpu:bool=False) -> list:
     "(file, class, probability) for each image in `images` (files or folders) with the exported `model`"
-    from fastai.learner import load_learner
-    f = _export_file(model)
+    from wisefast.export import load_exported
     files = image_files(images)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        learn = load_learner(f, cpu=cpu)
+    learn = load_exported(model, cpu=cpu or None)
     if not files: return []
     # `wise_dls` items are (x, label) tuples read with `ItemGetter(0)`: give the files in the same form
     dl = learn.dls.test_dl([(f,) for f in files], bs=bs, num_workers=0)
@@ -348,8 +337,7 @@ def gradcam_main(argv=None) -> int:
     if not items: raise CLIError("no images given: pass image files or folders after the models")
     names = a.names.split(',') if a.names else None
     if names and len(names) != len(models): raise CLIError(f"--names gives {len(names)} names for {len(models)} models")
-    try: from wisefast.interpret import plot_gradcam          # needs the optional grad-cam package
-    except ImportError as e: raise CLIError(f"wisefast gradcam needs the grad-cam package ({e}): pip install grad-cam") from None
+    from wisefast.interpret import plot_gradcam
     plot_gradcam(models, items, a.out, names=names, targets=a.target, layer=a.layer)
     print(f"Grad-CAM figure of {len(models)} model(s) on {len(items)} image(s): {a.out}")
 

@@ -14,6 +14,7 @@ from PIL import Image
 from fastai.data.external import fastai_path
 from fastai.data.transforms import get_image_files
 from sklearn.model_selection import train_test_split
+from .extras import require
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'KAGGLE_DATASETS', 'DATASETS',
@@ -293,8 +294,7 @@ def _kaggle_download(slug:str, dest:Path, quiet:bool=True) -> Path:
     no_net = (f"Could not reach Kaggle to download {slug!r}: no network? Check the connection or proxy (HTTPS_PROXY), "
               f"or download https://www.kaggle.com/datasets/{slug} by hand and pass `archive=`.")
     with contextlib.redirect_stdout(io.StringIO()):         # `import kaggle` prints a help text when it cannot log in
-        from kaggle.api.kaggle_api_extended import KaggleApi
-        api = KaggleApi()
+        api = require('kaggle.api.kaggle_api_extended', 'kaggle', 'Downloading a Kaggle dataset').KaggleApi()
         try: api.authenticate()
         except SystemExit: raise PermissionError(_CREDENTIALS_HELP) from None
         except net_errors as e: raise ConnectionError(no_net) from e
@@ -319,7 +319,7 @@ def _dataset_root(d:Path, name:str) -> Path:
         d = subs[0]
 
 def verify_dataset(name:str, root, expected=None) -> dict:
-    "Count the images of each split of dataset `name` in `root` and check them against `expected` (SPEC §5)."
+    "Count the images of each split of dataset `name` in `root` and check them against `expected` (the Kaggle pages' counts)."
     expected = expected or KAGGLE_DATASETS[name]['counts']
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -331,7 +331,7 @@ def verify_dataset(name:str, root, expected=None) -> dict:
 # %% ../nbs/02a_datasets.ipynb #bf5bf44a
 def download_dataset(name:str, # 'intel', 'mit_indoor' or 'imagenet70'
                      dest=None, # Folder to create (default `dataset_path(name)`)
-                     expected:dict=None, # Image counts per split to check (default: SPEC §5)
+                     expected:dict=None, # Image counts per split to check (default: the Kaggle pages' counts, `KAGGLE_DATASETS`)
                      archive=None, # A zip already downloaded: extract and verify it, no download
                      force:bool=False, # Replace `dest` even when it holds data
                      quiet:bool=True) -> Path:

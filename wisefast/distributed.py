@@ -14,6 +14,7 @@ from fastcore.foundation import L
 from fastai.basics import Learner, get_model, rank_distrib
 from fastai.callback.progress import CSVLogger
 from fastai.distributed import DistributedDL
+from .extras import require
 
 # %% auto #0
 __all__ = ['gloo_broadcast', 'distrib_on_cpu', 'wise_distrib_ctx', 'ranks_max_diff']
@@ -49,6 +50,7 @@ def wise_distrib_ctx(learn:Learner,
         **kwargs # Passed to accelerate's `Accelerator`
     ):
     "fastai's `learn.distrib_ctx` with device-dependent defaults (CPU/gloo works) and file loggers on rank 0 only."
+    require('accelerate', 'distributed', 'Distributed training')
     cpu = distrib_on_cpu(cpu)
     if sync_bn is None: sync_bn = not cpu
     loggers = L(learn.cbs).filter(lambda cb: isinstance(cb, CSVLogger)) if rank_distrib() else L()

@@ -15,13 +15,16 @@ from safetensors import safe_open
 from safetensors.torch import save_model, load_model
 from fastcore.xtras import atomic_save
 from fastai.basics import Learner, get_model, rank_distrib
+from fastai.learner import load_learner
+from timm.layers import to_2tuple
 import wisefast
+from .extras import require
 from .preprocess import InputNorm, norm_stats
 from .models import WiseModel, create_wise_model
 
 # %% auto #0
-__all__ = ['export_learner', 'save_weights', 'read_meta', 'load_weights', 'wise_model_from_safetensors', 'export_onnx',
-           'check_onnx']
+__all__ = ['export_learner', 'load_exported', 'save_weights', 'read_meta', 'load_weights', 'wise_model_from_safetensors',
+           'export_onnx', 'check_onnx']
 
 # %% ../nbs/06_export.ipynb #7e1a2b02
 def export_learner(learn:Learner, fname='export.pkl', drop_cbs=()) -> Path:
@@ -34,6 +37,16 @@ def export_learner(learn:Learner, fname='export.pkl', drop_cbs=()) -> Path:
             f.close(); learn.export(Path(f.name).absolute())
     finally: learn.add_cbs(dropped)
     return fname
+
+# %% ../nbs/06_export.ipynb #c06e0002
+def load_exported(path, cpu:bool|None=None) -> Learner:
+    "fastai's `load_learner` of `path` (an `export.pkl`, or the run folder holding one), without its warnings; on the CPU without a GPU"
+    f = Path(path)/'export.pkl' if Path(path).is_dir() else Path(path)
+    if not f.is_file(): raise FileNotFoundError(f"{f}: no exported model; pass the export.pkl that `wisefast train` or "
+                                                "`wisefast compare` wrote, or the folder holding it")
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return load_learner(f, cpu=not torch.cuda.is_available() if cpu is None else cpu)
 
 # %% ../nbs/06_export.ipynb #e492792a
 def _model(learn_or_model) -> nn.Module:
@@ -98,8 +111,6 @@ def wise_model_from_safetensors(path, device='cpu') -> WiseModel:
     return model.to(device).eval()
 
 # %% ../nbs/06_export.ipynb #c52f5704
-def _size(size) -> tuple[int, int]: return (size, size) if isinstance(size, int) else tuple(size)
-
 @torch.no_grad()
 def export_onnx(learn_or_model, path, size=None, opset:int=18, normalize:bool=True, softmax:bool=False,
                 dynamo:bool=True, vocab=None) -> Path:
@@ -107,7 +118,8 @@ def export_onnx(learn_or_model, path, size=None, opset:int=18, normalize:bool=Tr
     model, path = _model(learn_or_model), Path(path)
     if rank_distrib(): return path
     cfg = getattr(model, 'cfg', {})
-    size = _size(size or cfg.get('size') or 224)
+    size = tuple(to_2tuple(size or cfg.get('size') or 224))
+    for m in ('onnx', *(['onnxscript'] if dynamo else [])): require(m, 'onnx', 'ONNX export')
     stats = _stats(learn_or_model) if normalize else []
     was_training, p = model.training, next(model.parameters())
     layers = ([InputNorm(stats).to(p.device)] if stats else []) + [model] + ([nn.Softmax(dim=1)] if softmax else [])
@@ -128,7 +140,7 @@ def export_onnx(learn_or_model, path, size=None, opset:int=18, normalize:bool=Tr
     return path
 
 def _add_onnx_meta(path, meta:dict):
-    import onnx
+    onnx = require('onnx', 'onnx', 'ONNX export')
     m = onnx.load(str(path))
     for k, v in meta.items(): m.metadata_props.add(key=k, value=v)
     onnx.save(m, str(path))
@@ -137,7 +149,7 @@ def _add_onnx_meta(path, meta:dict):
 @torch.no_grad()
 def check_onnx(path, learn_or_model, bs:int=2, atol:float=1e-4, normalize:bool=True, softmax:bool=False) -> float:
     "Largest |onnxruntime − PyTorch| over a random batch; raises if above `atol`. Use the `export_onnx` options."
-    import onnxruntime as ort
+    ort = require('onnxruntime', 'onnx', 'check_onnx')
     sess = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     shape = sess.get_inputs()[0].shape
     x = torch.rand(bs, *shape[1:])

@@ -9,12 +9,16 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 import numpy as np, torch
-from PIL import Image
 from torch import nn
-from fastai.learner import Learner, load_learner
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-from pytorch_grad_cam.utils.image import show_cam_on_image
+from fastai.learner import Learner
+from .extras import require
+from .images import LoadStretched
+from .preprocess import InputNorm
+from .export import load_exported, wise_model_from_safetensors
+
+def _cam(module:str=''):
+    "`pytorch_grad_cam` (or its submodule `module`): the `gradcam` extra, imported when Grad-CAM is used"
+    return require('pytorch_grad_cam' + (f'.{module}' if module else ''), 'gradcam', 'Grad-CAM')
 
 # %% auto #0
 __all__ = ['cam_layer', 'gradcam', 'cam_inputs', 'compare_cams', 'plot_gradcam']
@@ -36,12 +40,12 @@ def cam_layer(model:nn.Module, layer=None) -> nn.Module:
 def gradcam(model:nn.Module, xb:torch.Tensor, targets=None, layer=None) -> np.ndarray:
     "Grad-CAM heatmaps `(B, H, W)` in `[0, 1]` of `model` on the normalised batch `xb` for class `targets` (default: predicted)."
     if targets is not None:
-        targets = [ClassifierOutputTarget(int(t)) for t in np.broadcast_to(np.asarray(targets), (len(xb),))]
+        targets = [_cam('utils.model_targets').ClassifierOutputTarget(int(t)) for t in np.broadcast_to(np.asarray(targets), (len(xb),))]
     xb, was_training = xb.as_subclass(torch.Tensor), model.training   # fastai's TensorImage trips grad-cam's hooks
     target, shapes = cam_layer(model, layer), []
     hook = target.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[-2:])))
     try:
-        with GradCAM(model=model, target_layers=[target]) as cam: maps = cam(input_tensor=xb, targets=targets)
+        with _cam().GradCAM(model=model, target_layers=[target]) as cam: maps = cam(input_tensor=xb, targets=targets)
     finally: hook.remove(); model.train(was_training)
     if shapes and shapes[0] == (1, 1):
         warnings.warn(f"The target layer's map is 1×1 for {tuple(xb.shape[-2:])} px images: Grad-CAM cannot say where "
@@ -53,15 +57,8 @@ def gradcam(model:nn.Module, xb:torch.Tensor, targets=None, layer=None) -> np.nd
 def _as_learner(model):
     "A `Learner` or a `WiseModel` from a `Learner`, a model, an `export.pkl` / run folder or a `.safetensors` file."
     if isinstance(model, (Learner, nn.Module)): return model
-    p = Path(model)
-    if p.is_dir(): p = p/'export.pkl'
-    if p.suffix == '.safetensors':
-        from wisefast.export import wise_model_from_safetensors
-        return wise_model_from_safetensors(p)
-    if not p.exists(): raise FileNotFoundError(f"{p}: no such model file (expected export.pkl, a run folder or .safetensors)")
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        return load_learner(p, cpu=not torch.cuda.is_available())
+    if Path(model).suffix == '.safetensors': return wise_model_from_safetensors(model)
+    return load_exported(model)
 
 def cam_inputs(model, items) -> tuple:
     "(module, normalised batch, display images `(B, H, W, 3)` uint8 in [0, 255], vocab) for `model` on image `items`."
@@ -71,13 +68,9 @@ def cam_inputs(model, items) -> tuple:
         xb = dl.one_batch()[0]
         shown = dl.decode((xb,))[0]
         return m.model, xb, _to_uint8(shown), list(m.dls.vocab)
-    from wisefast.preprocess import InputNorm
-    from wisefast.images import load_rgb
-    h, w = m.cfg['size']
-    imgs = np.stack([np.asarray((load_rgb(o) if isinstance(o, (str, Path)) else Image.fromarray(np.asarray(o)).convert('RGB'))
-                                .resize((w, h), Image.NEAREST)) for o in items])
-    x = torch.tensor(imgs).permute(0, 3, 1, 2).float().div(255).to(next(m.parameters()).device)
-    return m, InputNorm(getattr(m, 'norm', [])).to(x.device)(x), imgs, getattr(m, 'vocab', None)
+    load = LoadStretched(m.cfg['size'])                      # the training pipeline's loading and stretch
+    x = torch.stack([load(o) for o in items]).float().div(255).to(next(m.parameters()).device)
+    return m, InputNorm(getattr(m, 'norm', [])).to(x.device)(x), _to_uint8(x), getattr(m, 'vocab', None)
 
 def _to_uint8(x) -> np.ndarray:
     x = torch.as_tensor(x).detach().cpu().float()
@@ -118,7 +111,7 @@ def plot_gradcam(models, items, fname=None, names=None, targets=None, layer=None
         axs[i, 0].set_title(f'true: {labels[i]}' if labels is not None else 'image' if i == 0 else '', fontsize=9)
         for j, (name, r) in enumerate(res.items(), 1):
             img = r['images'][i].astype(np.float32)/255
-            axs[i, j].imshow(show_cam_on_image(img, r['cams'][i], use_rgb=True))
+            axs[i, j].imshow(_cam('utils.image').show_cam_on_image(img, r['cams'][i], use_rgb=True))
             c = r['preds'][i]
             label = r['vocab'][c] if r['vocab'] else c
             axs[i, j].set_title(f"{name}: {label} ({r['probs'][i]:.2f})", fontsize=9)

@@ -58,7 +58,7 @@ def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, **kwa
 # %% ../nbs/03_models.ipynb #4508e7c2
 def feature_map_shape(body:nn.Module, size, n_in:int=3) -> tuple[int, int, int]:
     "`(C, H, W)` of `body`'s output for a `size` input image (fastai's `dummy_eval`, checked to be a spatial map)."
-    h, w = (size, size) if isinstance(size, int) else size
+    h, w = to_2tuple(size)
     p = next(body.parameters())
     was_training = body.training
     with torch.no_grad(): out = body.eval()(p.new_zeros(1, n_in, h, w))
