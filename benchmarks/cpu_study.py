@@ -117,7 +117,8 @@ def main(argv=None):
     a = parse_args(argv)
     os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     torch.set_num_threads(a.threads)
-    from wisefast.experiments import compare_heads, _write_atomic
+    from wisefast.experiments import compare_heads
+    from wisefast.callbacks import write_atomic
     out, summary = Path(a.out), Path(a.summary)
     if a.figure_only: return print(gradcam_figure(a, out, summary.with_name(summary.name + '_gradcam.png')))
     sizes, seeds = [int(s) for s in a.sizes.split(',')], [int(s) for s in a.seeds.split(',')]
@@ -134,8 +135,8 @@ def main(argv=None):
                               out=out/f's{seed}_{size}px', output_stride=a.output_stride,
                               title=f'{a.arch}, Fashion-MNIST {size} px ({fmaps[size]}×{fmaps[size]} map), seed {seed}')
                 df = collect(out)
-                _write_atomic(summary.with_suffix('.csv'), df.to_csv(index=False))
-                _write_atomic(summary.with_suffix('.md'), summarise(df, a, fmaps, cmd, time.time() - t0) + _findings(summary))
+                write_atomic(summary.with_suffix('.csv'), df.to_csv(index=False))
+                write_atomic(summary.with_suffix('.md'), summarise(df, a, fmaps, cmd, time.time() - t0) + _findings(summary))
                 print(f"[study] seed {seed}, {size} px, heads {heads}: done at {(time.time() - t0)/60:.1f} min", flush=True)
         gradcam_figure(a, out, summary.with_name(summary.name + '_gradcam.png'))
 

@@ -18,43 +18,7 @@ import argparse, shutil, sys, tempfile
 from pathlib import Path
 import pandas as pd
 
-# Paper rows: (head variant, total parameters, top-1, top-5 or None), per table and Keras backbone name.
-PAPER = {
-    'table5': dict(dataset='imagenet70', recipe='scratch_224', size=224, bs=70, epochs=148, pretrained=False, rows={
-        'Xception': [('gap', 21_004_910, .6806, .8769), ('gap_dp', 21_004_910, .6909, .8920),
-                     ('dw', 21_107_310, .6760, .8751), ('dw_nonneg', 21_107_310, .7063, .8929),
-                     ('avg_dw_nonneg', 21_025_390, .7128, .8989), ('wise', 21_025_390, .7223, .9106)],
-        'ResNet50': [('gap', 23_731_142, .5789, .8066), ('gap_dp', 23_731_142, .5829, .8194),
-                     ('dw', 23_833_542, .5969, .8240), ('dw_nonneg', 23_833_542, .6149, .8506),
-                     ('avg_dw_nonneg', 23_751_622, .6229, .8634), ('wise', 23_751_622, .6377, .8677)],
-        'DenseNet121': [('gap', 7_109_254, .6289, .8508), ('gap_dp', 7_109_254, .6303, .8520),
-                        ('dw', 7_160_454, .6171, .8446), ('dw_nonneg', 7_160_454, .6399, .8651),
-                        ('avg_dw_nonneg', 7_119_494, .6495, .8694), ('wise', 7_119_494, .6654, .8740)]}),
-    'table6': dict(dataset='intel', recipe='scratch_224', size=224, bs=70, epochs=220, pretrained=False, rows={
-        'Xception': [('gap', 20_873_774, .8787, None), ('dw_nonneg', 20_976_174, .8977, None),
-                     ('avg_dw_nonneg', 20_894_254, .9013, None)],
-        'ResNet50': [('gap', 23_600_006, .8203, None), ('dw_nonneg', 23_702_406, .8713, None),
-                     ('avg_dw_nonneg', 23_620_486, .8773, None)],
-        'DenseNet169': [('gap', 12_652_870, .8457, None), ('dw_nonneg', 12_736_070, .8713, None),
-                        ('avg_dw_nonneg', 12_669_510, .8783, None)]}),
-    'table7': dict(dataset='mit_indoor', recipe='scratch_224', size=224, bs=70, epochs=200, pretrained=False, rows={
-        'Xception': [('gap', 20_998_763, .3552, .6485), ('gap_dp', 20_998_763, .3571, .6515),
-                     ('dw_nonneg', 21_101_163, .3734, .6622), ('avg_dw_nonneg', 21_019_243, .4003, .6943),
-                     ('wise', 21_019_243, .4125, .7011)],
-        'ResNet50': [('gap', 23_724_995, .2306, .5179), ('gap_dp', 23_724_995, .2313, .5321),
-                     ('dw_nonneg', 23_827_395, .2955, .5582), ('avg_dw_nonneg', 23_745_475, .2988, .5799),
-                     ('wise', 23_745_475, .3075, .5806)],
-        'DenseNet169': [('gap', 12_754_435, .2679, .5328), ('gap_dp', 12_754_435, .2709, .5478),
-                        ('dw_nonneg', 12_837_635, .2986, .5588), ('avg_dw_nonneg', 12_771_075, .3125, .5590),
-                        ('wise', 12_771_075, .3212, .5981)]}),
-    'table9': dict(dataset='mit_indoor', recipe='finetune_512', size=512, bs=15, epochs=130, pretrained=True, rows={
-        'Xception': [('gap', 20_998_763, .0157, .0754), ('avg_dense', 24_291_947, .7041, .9106),
-                     ('avg_dw_nonneg', 21_052_011, .7362, .9457)],
-        'ResNet50V2': [('gap', 23_702_083, .4933, .7813), ('avg_dense', 26_995_267, .2052, .5030),
-                       ('avg_dw_nonneg', 23_755_331, .5388, .8149)],
-        'DenseNet201': [('gap', 18_450_691, .3433, .6313), ('avg_dense', 21_538_051, .1149, .3321),
-                        ('avg_dw_nonneg', 18_500_611, .6037, .8597)]}),
-}
+from wisefast.paper import PAPER_TABLES as PAPER   # paper rows: (head, total parameters, top-1, top-5 or None)
 
 def paper_head_params(rows) -> dict:
     "Head parameters of each paper row: its total minus the Keras base (the GAP row's total minus C·K + K)."
@@ -102,7 +66,9 @@ def parse_args(argv=None):
 def main(argv=None) -> pd.DataFrame:
     a = parse_args(argv)
     from wisefast.datasets import download_dataset
-    from wisefast.experiments import compare_heads, results_markdown, PAPER_HEADS, _write_atomic
+    from wisefast.experiments import compare_heads, results_markdown
+    from wisefast.paper import PAPER_HEADS
+    from wisefast.callbacks import write_atomic
     tables = [t.strip() for t in a.tables.split(',')]
     unknown = [t for t in tables if t not in PAPER]
     if unknown: sys.exit(f"unknown table(s) {unknown}: choose from {', '.join(PAPER)}")
@@ -129,8 +95,8 @@ def main(argv=None) -> pd.DataFrame:
                                    title=f'{t}: {arch} on {name}')
                 rows += comparison_rows(t, arch, df)
                 res = pd.DataFrame(rows)
-                _write_atomic(out/'paper_comparison.csv', res.to_csv(index=False))
-                _write_atomic(out/'paper_comparison.md', results_markdown(res))
+                write_atomic(out/'paper_comparison.csv', res.to_csv(index=False))
+                write_atomic(out/'paper_comparison.md', results_markdown(res))
                 print(results_markdown(res[res.table.eq(t) & res.backbone.eq(arch)]), flush=True)
     finally:
         if tmp is not None: shutil.rmtree(tmp, ignore_errors=True)

@@ -8,7 +8,7 @@ Docs: https://wisefast.github.io/wisefast/cli.html.md"""
 from __future__ import annotations
 import argparse, math, os, sys, time, warnings
 from pathlib import Path
-from .paper import HEAD_VARIANTS, RECIPES, paper_epochs
+from .paper import HEAD_VARIANTS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 # Only this light module and `wisefast.paper` load at import: torch, fastai and the rest of wisefast take seconds, so
 # each command imports what it needs when it runs, and `wisefast --help` and mistakes in the options answer at once.
 
@@ -82,9 +82,9 @@ def add_recipe_args(p:argparse.ArgumentParser, **defaults) -> argparse.ArgumentP
     a('--path', help="extracted dataset root, for a dataset name")
     a('--recipe', default='scratch_224', choices=tuple(RECIPES), help="paper recipe for the defaults")
     a('--epochs', type=int_at_least(1), help="number of epochs (default: the paper's for the recipe and dataset)")
-    a('--lr', type=positive_float, default=0.045, help="initial learning rate (default: 0.045)")
-    a('--factor', type=positive_float, default=0.94, help="staircase factor (default: 0.94)")
-    a('--every', type=int_at_least(1), default=2, help="epochs between two decays (default: 2)")
+    a('--lr', type=positive_float, default=PAPER_LR, help=f"initial learning rate (default: {PAPER_LR})")
+    a('--factor', type=positive_float, default=PAPER_FACTOR, help=f"staircase factor (default: {PAPER_FACTOR})")
+    a('--every', type=int_at_least(1), default=PAPER_EVERY, help=f"epochs between two decays (default: {PAPER_EVERY})")
     a('--keras-exact', action='store_true', help="per-step decay and Keras momentum, as the reference code")
     a('--pretrained', nargs='?', const=True, default=False, metavar='WEIGHTS',
       help="start from ImageNet weights: timm's (flag alone, needs the Hugging Face hub) or a .pth/.safetensors file")
@@ -285,11 +285,11 @@ def compare_parser() -> argparse.ArgumentParser:
                        "everything else identical; write the table (CSV, Markdown), the curves and each head's export.pkl.")
     a = p.add_argument
     a('data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
-    a('--arch', default='resnet50', help="timm or Keras architecture name (default: resnet50)")
+    a('--arch', default=RECIPES['scratch_224']['arch'], help="timm or Keras architecture name (default: resnet50)")
     a('--heads', default='table5', help=f"comma-separated variants from {', '.join(HEAD_VARIANTS)}, fastai, or a paper "
                                         "table's: table5, table6, table7, table9 (default: table5)")
-    a('--size', type=int_at_least(1), default=224, help="image size in pixels (default: 224)")
-    a('--bs', type=int_at_least(1), default=70, help="batch size (default: 70)")
+    a('--size', type=int_at_least(1), default=RECIPES['scratch_224']['size'], help="image size in pixels (default: 224)")
+    a('--bs', type=int_at_least(1), default=RECIPES['scratch_224']['bs'], help="batch size (default: 70)")
     a('--out', default='compare', help="output folder (default: ./compare)")
     add_recipe_args(p)
     return p
@@ -297,7 +297,7 @@ def compare_parser() -> argparse.ArgumentParser:
 def compare_main(argv=None) -> int:
     "`wisefast compare`: parse `argv`, run `compare_heads`, print the Markdown table"
     import torch
-    from wisefast.experiments import PAPER_HEADS, FASTAI_HEAD, check_heads, compare_heads, results_markdown
+    from wisefast.experiments import FASTAI_HEAD, check_heads, compare_heads, results_markdown
     a = compare_parser().parse_args(argv)
     heads = check_heads(PAPER_HEADS.get(a.heads, a.heads))
     if a.threads: torch.set_num_threads(a.threads)

@@ -17,7 +17,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed, apply_init
 from fastai.vision.learner import create_head
-from .paper import HEAD_VARIANTS, paper_epochs
+from .paper import HEAD_VARIANTS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 from .heads import num_params
 from .learner import wise_learner, top5_accuracy
 from .recipes import recipe_dls
@@ -26,18 +26,12 @@ from .schedule import KerasSGD, paper_sgd
 from .export import export_learner
 
 # %% auto #0
-__all__ = ['FASTAI_HEAD', 'COMPARE_HEADS', 'PAPER_HEADS', 'TABLE_COLS', 'check_heads', 'use_fastai_head', 'variant_result',
-           'variant_learner', 'train_variant', 'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
+__all__ = ['FASTAI_HEAD', 'COMPARE_HEADS', 'TABLE_COLS', 'check_heads', 'use_fastai_head', 'variant_result', 'variant_learner',
+           'train_variant', 'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
 FASTAI_HEAD = 'fastai'
 COMPARE_HEADS = (*HEAD_VARIANTS, FASTAI_HEAD)
-PAPER_HEADS = {
-    'table5': ('gap', 'gap_dp', 'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise'),   # Sub-ImageNet, 224 px
-    'table6': ('gap', 'dw_nonneg', 'avg_dw_nonneg'),                           # Intel, 224 px
-    'table7': ('gap', 'gap_dp', 'dw_nonneg', 'avg_dw_nonneg', 'wise'),         # MIT Indoor, 224 px
-    'table9': ('gap', 'avg_dense', 'avg_dw_nonneg'),                           # MIT Indoor, 512 px, fine-tuned
-}
 
 def check_heads(heads) -> list:
     "`heads` as a list of known variant names (a comma-separated string works too)."
@@ -79,7 +73,7 @@ def variant_result(history, variant:str, model:nn.Module|None=None) -> dict:
     return res
 
 # %% ../nbs/08_experiments.ipynb #b1c321f6
-def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=0.045, seed:int=42, pretrained=False,
+def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=PAPER_LR, seed:int=42, pretrained=False,
                     keras_exact:bool=False, cbs=None, **kwargs) -> Learner:
     "The `Learner` `compare_heads` trains for `head`: seeded init, the paper's SGD, top-1/top-5 on train and valid."
     set_seed(seed)
@@ -91,7 +85,7 @@ def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=0.045, seed:in
     learn.recorder.train_metrics = True
     return learn
 
-def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=0.045, factor:float=0.94, every:int=2,
+def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPER_LR, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY,
                   seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, **kwargs) -> dict:
     "Train (or resume, or skip if done) `arch` with `head` on `dls` in folder `path`, export it there; returns its result row."
     path = Path(path)
@@ -166,12 +160,12 @@ def plot_curves(out, heads=None, fname='curves.png', title=None):
 
 # %% ../nbs/08_experiments.ipynb #62f14a80
 def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `DataLoaders`
-                  arch:str='resnet50', # timm or Keras architecture name
+                  arch:str=RECIPES['scratch_224']['arch'], # timm or Keras architecture name
                   heads=PAPER_HEADS['table5'], # Variants to compare (`COMPARE_HEADS`), list or comma-separated
                   epochs:int|None=None, # Epochs (default: the paper's for `recipe` and the dataset)
-                  size=224, # Image size
-                  bs:int=70, # Batch size
-                  lr=0.045, # Initial learning rate, × `factor` every `every` epochs
+                  size=RECIPES['scratch_224']['size'], # Image size
+                  bs:int=RECIPES['scratch_224']['bs'], # Batch size
+                  lr=PAPER_LR, # Initial learning rate, × `factor` every `every` epochs
                   seed:int=42, # Seed of the split, the initialisation and every epoch's randomness
                   out='compare', # Output folder
                   pretrained=False, # ImageNet weights: True (timm's) or a weights file

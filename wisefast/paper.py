@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['HEAD_VARIANTS', 'HEAD_FIGURES', 'PAPER_LR', 'PAPER_FACTOR', 'PAPER_EVERY', 'PAPER_MOMENTUM', 'RECIPES',
-           'PAPER_EPOCHS', 'paper_epochs']
+           'PAPER_EPOCHS', 'PAPER_TABLES', 'PAPER_HEADS', 'PAPER_HEAD_PARAMS', 'paper_epochs']
 
 # %% ../nbs/00_paper.ipynb #a0e1c007
 HEAD_VARIANTS = ('gap', 'gap_dp', 'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise', 'avg_dense', 'flatten_fc', 'gwap')
@@ -31,3 +31,55 @@ def paper_epochs(recipe:str, source) -> int:
     "Epochs the paper trains `recipe` on dataset `source`; for other data, its largest dataset's (148 or 130)"
     eps = PAPER_EPOCHS[recipe]
     return eps.get(str(source), eps['imagenet70' if 'imagenet70' in eps else 'mit_indoor'])
+
+# %% ../nbs/00_paper.ipynb #a0e1c00e
+# Paper rows: (head variant, total parameters, top-1, top-5 or None), per table and Keras backbone name.
+PAPER_TABLES = {
+    'table5': dict(dataset='imagenet70', recipe='scratch_224', size=224, bs=70, epochs=148, pretrained=False, rows={
+        'Xception': [('gap', 21_004_910, .6806, .8769), ('gap_dp', 21_004_910, .6909, .8920),
+                     ('dw', 21_107_310, .6760, .8751), ('dw_nonneg', 21_107_310, .7063, .8929),
+                     ('avg_dw_nonneg', 21_025_390, .7128, .8989), ('wise', 21_025_390, .7223, .9106)],
+        'ResNet50': [('gap', 23_731_142, .5789, .8066), ('gap_dp', 23_731_142, .5829, .8194),
+                     ('dw', 23_833_542, .5969, .8240), ('dw_nonneg', 23_833_542, .6149, .8506),
+                     ('avg_dw_nonneg', 23_751_622, .6229, .8634), ('wise', 23_751_622, .6377, .8677)],
+        'DenseNet121': [('gap', 7_109_254, .6289, .8508), ('gap_dp', 7_109_254, .6303, .8520),
+                        ('dw', 7_160_454, .6171, .8446), ('dw_nonneg', 7_160_454, .6399, .8651),
+                        ('avg_dw_nonneg', 7_119_494, .6495, .8694), ('wise', 7_119_494, .6654, .8740)]}),
+    'table6': dict(dataset='intel', recipe='scratch_224', size=224, bs=70, epochs=220, pretrained=False, rows={
+        'Xception': [('gap', 20_873_774, .8787, None), ('dw_nonneg', 20_976_174, .8977, None),
+                     ('avg_dw_nonneg', 20_894_254, .9013, None)],
+        'ResNet50': [('gap', 23_600_006, .8203, None), ('dw_nonneg', 23_702_406, .8713, None),
+                     ('avg_dw_nonneg', 23_620_486, .8773, None)],
+        'DenseNet169': [('gap', 12_652_870, .8457, None), ('dw_nonneg', 12_736_070, .8713, None),
+                        ('avg_dw_nonneg', 12_669_510, .8783, None)]}),
+    'table7': dict(dataset='mit_indoor', recipe='scratch_224', size=224, bs=70, epochs=200, pretrained=False, rows={
+        'Xception': [('gap', 20_998_763, .3552, .6485), ('gap_dp', 20_998_763, .3571, .6515),
+                     ('dw_nonneg', 21_101_163, .3734, .6622), ('avg_dw_nonneg', 21_019_243, .4003, .6943),
+                     ('wise', 21_019_243, .4125, .7011)],
+        'ResNet50': [('gap', 23_724_995, .2306, .5179), ('gap_dp', 23_724_995, .2313, .5321),
+                     ('dw_nonneg', 23_827_395, .2955, .5582), ('avg_dw_nonneg', 23_745_475, .2988, .5799),
+                     ('wise', 23_745_475, .3075, .5806)],
+        'DenseNet169': [('gap', 12_754_435, .2679, .5328), ('gap_dp', 12_754_435, .2709, .5478),
+                        ('dw_nonneg', 12_837_635, .2986, .5588), ('avg_dw_nonneg', 12_771_075, .3125, .5590),
+                        ('wise', 12_771_075, .3212, .5981)]}),
+    'table9': dict(dataset='mit_indoor', recipe='finetune_512', size=512, bs=15, epochs=130, pretrained=True, rows={
+        'Xception': [('gap', 20_998_763, .0157, .0754), ('avg_dense', 24_291_947, .7041, .9106),
+                     ('avg_dw_nonneg', 21_052_011, .7362, .9457)],
+        'ResNet50V2': [('gap', 23_702_083, .4933, .7813), ('avg_dense', 26_995_267, .2052, .5030),
+                       ('avg_dw_nonneg', 23_755_331, .5388, .8149)],
+        'DenseNet201': [('gap', 18_450_691, .3433, .6313), ('avg_dense', 21_538_051, .1149, .3321),
+                        ('avg_dw_nonneg', 18_500_611, .6037, .8597)]}),
+}
+
+PAPER_HEADS = {t: tuple(v for v, *_ in next(iter(d['rows'].values()))) for t, d in PAPER_TABLES.items()}
+
+# %% ../nbs/00_paper.ipynb #a0e1c011
+PAPER_HEAD_PARAMS = [  # (C, K, variant, fmap, pool, head parameters), from the paper's Tables 1, 5, 6, 7 and 9
+    (2048, 70, 'gap', 7, None, 143_430), (2048, 70, 'dw', 7, None, 245_830), (2048, 70, 'wise', 7, 2, 163_910),
+    (1024, 70, 'gap', 7, None, 71_750),  (1024, 70, 'dw', 7, None, 122_950), (1024, 70, 'wise', 7, 2, 81_990),
+    (1664, 6, 'gap', 7, None, 9_990),    (1664, 6, 'dw_nonneg', 7, None, 93_190), (1664, 6, 'avg_dw_nonneg', 7, 2, 26_630),
+    (2048, 6, 'gap', 7, None, 12_294),   (2048, 6, 'dw_nonneg', 7, None, 114_694), (2048, 6, 'avg_dw_nonneg', 7, 2, 32_774),
+    (2048, 67, 'gap', 7, None, 137_283), (2048, 67, 'dw', 7, None, 239_683), (2048, 67, 'wise', 7, 2, 157_763),
+    (2048, 67, 'wise', 16, 3, 190_531),  (2048, 67, 'avg_dense', 16, 3, 3_430_467),
+    (1920, 67, 'gap', 16, None, 128_707), (1920, 67, 'wise', 16, 3, 178_627), (1920, 67, 'avg_dense', 16, 3, 3_216_067),
+]

@@ -14,11 +14,13 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
-from .paper import paper_epochs
+from .paper import PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 from .data import wise_dls
 from .learner import wise_learner, top5_accuracy
 from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger
 from .schedule import KerasSGD, paper_sgd
+
+_S224, _F512 = RECIPES['scratch_224'], RECIPES['finetune_512']   # the paper's defaults (`wisefast.paper`)
 
 # %% auto #0
 __all__ = ['recipe_dls', 'wise_recipe', 'scratch_224', 'finetune_512']
@@ -34,14 +36,14 @@ def recipe_dls(source_or_dls, size, bs:int, seed=None, num_workers=None, dls_kwa
 # %% ../nbs/05_recipes.ipynb #585c5622
 @delegates(wise_learner, but=['dls', 'arch', 'head', 'pretrained', 'opt_func', 'lr', 'metrics', 'path', 'wd'])
 def wise_recipe(source_or_dls, # Dataset name or folder (for `wise_dls`), or `DataLoaders`
-                arch:str='resnet50', # timm or Keras architecture name
+                arch:str=_S224['arch'], # timm or Keras architecture name
                 head:str='wise', # Head variant (`HEAD_VARIANTS`)
-                size=224, # Image size
-                bs:int=70, # Batch size
+                size=_S224['size'], # Image size
+                bs:int=_S224['bs'], # Batch size
                 epochs:int|None=None, # Number of epochs (default: `paper_epochs(recipe, source)`)
-                lr=0.045, # Initial learning rate (float, slice or array for discriminative rates)
-                factor:float=0.94, # Staircase factor...
-                every:int=2, # ...applied every `every` epochs
+                lr=PAPER_LR, # Initial learning rate (float, slice or array for discriminative rates)
+                factor:float=PAPER_FACTOR, # Staircase factor...
+                every:int=PAPER_EVERY, # ...applied every `every` epochs
                 pretrained=False, # ImageNet weights: True (timm's) or a weights file
                 keras_exact:bool=False, # Per-step decay and Keras momentum, as the reference (`fit_staircase`)
                 path='.', # Output folder: history.csv, models/last.pth, models/best.pth
@@ -79,16 +81,16 @@ def wise_recipe(source_or_dls, # Dataset name or folder (for `wise_dls`), or `Da
 
 # %% ../nbs/05_recipes.ipynb #4f697c87
 @delegates(wise_recipe, but=['recipe'])
-def scratch_224(source_or_dls, arch:str='resnet50', head:str='wise', size=224, bs:int=70, epochs:int|None=None,
-                pretrained=False, **kwargs) -> Learner:
+def scratch_224(source_or_dls, arch:str=_S224['arch'], head:str='wise', size=_S224['size'], bs:int=_S224['bs'],
+                epochs:int|None=None, pretrained=_S224['pretrained'], **kwargs) -> Learner:
     "Paper §3.2: from scratch at 224 px, bs 70, SGD 0.045 ×0.94 every 2 epochs, 148/220/200 epochs"
     return wise_recipe(source_or_dls, arch, head, size=size, bs=bs, epochs=epochs, pretrained=pretrained,
                        recipe='scratch_224', **kwargs)
 
 # %% ../nbs/05_recipes.ipynb #343d2d99
 @delegates(wise_recipe, but=['recipe'])
-def finetune_512(source_or_dls, arch:str='resnet50', head:str='wise', size=512, bs:int=15, epochs:int|None=None,
-                 pretrained=True, **kwargs) -> Learner:
+def finetune_512(source_or_dls, arch:str=_F512['arch'], head:str='wise', size=_F512['size'], bs:int=_F512['bs'],
+                 epochs:int|None=None, pretrained=_F512['pretrained'], **kwargs) -> Learner:
     "Paper §3.3: ImageNet weights, every layer trainable, 512 px, bs 15, same SGD staircase, 130 epochs"
     return wise_recipe(source_or_dls, arch, head, size=size, bs=bs, epochs=epochs, pretrained=pretrained,
                        recipe='finetune_512', **kwargs)

@@ -15,12 +15,13 @@ from fastai.callback.core import CancelEpochException
 from fastai.callback.schedule import ParamScheduler
 from fastai.learner import Learner
 from fastai.optimizer import Optimizer, SGD, Adam, weight_decay
+from .paper import PAPER_LR, PAPER_FACTOR, PAPER_EVERY, PAPER_MOMENTUM
 
 # %% auto #0
 __all__ = ['SchedStaircase', 'keras_momentum_step', 'KerasSGD', 'paper_sgd']
 
 # %% ../nbs/04_schedule.ipynb #0205c112
-def SchedStaircase(start, factor:float=0.94, every:int=2, n:int=1):
+def SchedStaircase(start, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY, n:int=1):
     "Schedule `start*factor**(k//every)` where `k` is the number of the `n` units (epochs or steps) done at `pct`"
     def _inner(pct): return start * factor**(math.floor(pct*n + 1e-6)//every)
     return _inner
@@ -33,15 +34,15 @@ def keras_momentum_step(p, lr, mom, keras_v=None, **kwargs):
     p.data.add_(keras_v)
     return {'keras_v': keras_v}
 
-keras_momentum_step.defaults = dict(mom=0.9)
+keras_momentum_step.defaults = dict(mom=PAPER_MOMENTUM)
 
 # %% ../nbs/04_schedule.ipynb #0b2bd309
-def KerasSGD(params, lr, mom:float=0.9, wd:float=0.) -> Optimizer:
+def KerasSGD(params, lr, mom:float=PAPER_MOMENTUM, wd:float=0.) -> Optimizer:
     "SGD with Keras' momentum (`v = mom*v - lr*g; w += v`), as the reference's `tf.keras.optimizers.SGD`"
     return Optimizer(params, [weight_decay, keras_momentum_step], lr=lr, mom=mom, wd=wd)
 
 # %% ../nbs/04_schedule.ipynb #41636e2f
-def paper_sgd(params, lr, mom:float=0.9, wd:float=0.) -> Optimizer:
+def paper_sgd(params, lr, mom:float=PAPER_MOMENTUM, wd:float=0.) -> Optimizer:
     "The paper's optimizer in fastai form: `SGD` with momentum 0.9 and no weight decay"
     return SGD(params, lr, mom=mom, wd=wd)
 
@@ -77,7 +78,7 @@ def _staircase_opt(learn:Learner, opt_func, keras_exact:bool):
     return learn.opt_func if chosen else paper_sgd
 
 @patch
-def fit_staircase(self:Learner, n_epoch:int, lr=0.045, factor:float=0.94, every:int=2, start_epoch:int=0,
+def fit_staircase(self:Learner, n_epoch:int, lr=PAPER_LR, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY, start_epoch:int=0,
                   keras_exact:bool=False, cbs=None, wd=None, reset_opt:bool=False, opt_func=None):
     "Fit `n_epoch` epochs with `lr` multiplied by `factor` every `every` epochs, in steps, starting at `start_epoch`, with the paper's SGD unless an optimizer was chosen"
     opt_func = _staircase_opt(self, opt_func, keras_exact)
