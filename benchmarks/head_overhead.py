@@ -11,7 +11,7 @@ import argparse, random, statistics, time, platform
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-from wisefast.heads import HEAD_VARIANTS, create_wise_head, num_params
+from wisefast.heads import HEAD_VARIANTS, WiseHead, num_params
 from wisefast.models import create_timm_body, feature_map_shape
 
 def flops(model, x):
@@ -36,7 +36,7 @@ def bench(arch, size, bs, n_out, rounds, heads):
     torch.manual_seed(0)
     body = create_timm_body(arch)
     nf, h, w = feature_map_shape(body, size)
-    hs = {v: create_wise_head(nf, n_out, (h, w), v) for v in heads}
+    hs = {v: WiseHead(nf, n_out, (h, w), v) for v in heads}
     x, y = torch.randn(bs, 3, size, size), torch.randint(0, n_out, (bs,))
     opts = {v: torch.optim.SGD(list(body.parameters()) + list(hd.parameters()), lr=1e-4, momentum=0.9) for v, hd in hs.items()}
     body.train()

@@ -262,8 +262,8 @@ def image_files(paths) -> list:
 def predict(model, images, bs:int=32, cpu:bool=False) -> list:
     "(file, class, probability) for each image in `images` (files or folders) with the exported `model`"
     from wisefast.export import load_exported
-    files = image_files(images)
     learn = load_exported(model, cpu=cpu or None)
+    files = image_files(images)
     if not files: return []
     # `wise_dls` items are (x, label) tuples read with `ItemGetter(0)`: give the files in the same form
     dl = learn.dls.test_dl([(f,) for f in files], bs=bs, num_workers=0)

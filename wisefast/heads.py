@@ -15,8 +15,8 @@ from timm.layers import to_2tuple
 from .paper import HEAD_VARIANTS
 
 # %% auto #0
-__all__ = ['prepool_size', 'Prepool', 'WeightedPool', 'WiseHead', 'create_wise_head', 'num_params', 'nonneg_params', 'nonneg_',
-           'NonNegCallback', 'add_nonneg_hook']
+__all__ = ['prepool_size', 'Prepool', 'WeightedPool', 'WiseHead', 'num_params', 'nonneg_params', 'nonneg_', 'NonNegCallback',
+           'add_nonneg_hook']
 
 # %% ../nbs/00_heads.ipynb #e9fdc010
 _POOLED   = {'avg_dw_nonneg', 'wise', 'avg_dense'}   # pre-pool before the spatial layer
@@ -105,12 +105,6 @@ class WiseHead(nn.Sequential):
     def constrained_parameters(self):
         "The weights kept non-negative (the depthwise kernel of the `*_nonneg` and `'wise'` variants)."
         return [self.spatial.weight] if self.nonneg else []
-
-# %% ../nbs/00_heads.ipynb #d7c7c79b
-def create_wise_head(nf:int, n_out:int, fmap_size, variant:str='wise', pool:int|None=None, ps:float=0.5,
-                     flexible:bool=False) -> WiseHead:
-    "Head `variant` for `nf` channels of a `fmap_size` map and `n_out` classes, like fastai's `create_head`."
-    return WiseHead(nf, n_out, fmap_size, variant=variant, pool=pool, ps=ps, flexible=flexible)
 
 # %% ../nbs/00_heads.ipynb #a9d29f95
 def num_params(m:nn.Module) -> int:

@@ -12,7 +12,7 @@ import torch, timm
 from torch import nn
 from timm.layers import to_2tuple
 from .paper import HEAD_VARIANTS
-from .heads import create_wise_head, WiseHead
+from .heads import WiseHead
 
 # %% auto #0
 __all__ = ['KERAS_ARCHS', 'resolve_arch', 'create_timm_body', 'feature_map_shape', 'min_image_size', 'WiseModel',
@@ -73,7 +73,7 @@ def _head_fits(body:nn.Module, size, head:str, pool, n_in:int) -> bool:
     "Whether `body` gives a feature map for `size` images on which `head` (with `pool`) can be built."
     try: nf, h, w = feature_map_shape(body, size, n_in)
     except RuntimeError: return False                        # the backbone cannot take images this small
-    try: create_wise_head(nf, 2, (h, w), variant=head, pool=pool)
+    try: WiseHead(nf, 2, (h, w), variant=head, pool=pool)
     except ValueError: return False                          # the map is too small for `pool`
     return True
 
@@ -116,7 +116,7 @@ def create_wise_model(arch:str, n_out:int, size=224, head:str='wise', pretrained
     if (h, w) == (1, 1) and head not in ('gap', 'gap_dp'):
         warnings.warn(f"{resolve_arch(arch)} gives a 1×1 feature map for {hw} px images: the {head!r} head has no "
                       f"spatial information to weigh. Use larger images (a stride-32 backbone needs 64 px for 2×2).")
-    hd = create_wise_head(nf, n_out, (h, w), variant=head, pool=pool, ps=ps, flexible=flexible)
+    hd = WiseHead(nf, n_out, (h, w), variant=head, pool=pool, ps=ps, flexible=flexible)
     size = to_2tuple(size)
     cfg = dict(arch=resolve_arch(arch), n_out=n_out, size=size, head=head, n_in=n_in, pool=hd.prepool, ps=ps,
                flexible=flexible, fmap_size=(h, w), nf=nf)
