@@ -17,9 +17,8 @@ import torch
 from pathlib import Path
 from fastcore.script import call_parse
 from fastai.torch_core import rank_distrib, num_distrib
-from fastai.distributed import rank0_first
 from wisefast.recipes import scratch_224, finetune_512
-from wisefast.distributed import ranks_max_diff, wise_distrib_ctx
+from wisefast.distributed import ranks_max_diff, wise_distrib_ctx, wise_rank0_first
 from wisefast.heads import nonneg_params
 from wisefast.export import save_weights
 
@@ -60,7 +59,7 @@ def main(data:str='fashion_mnist', # Dataset name (intel, mit_indoor, imagenet70
     kw['bs'] = max((bs or inspect.signature(fit).parameters['bs'].default) // world, 1)  # global → per process
     if epochs: kw['epochs'] = epochs
     if pretrained: kw['pretrained'] = True if pretrained.lower() == 'true' else pretrained
-    learn = rank0_first(fit, data, **kw)   # rank 0 downloads/scans the data first, then the others build theirs
+    learn = wise_rank0_first(fit, data, **kw)   # rank 0 downloads/scans the data first, then the others build theirs
     if not rank_distrib(): print(f"{world} process(es), {learn.dls.bs} images each per step, output in {out}")
     if check: start = [p.detach().clone() for p in learn.model.parameters()]
     with wise_distrib_ctx(learn):

@@ -13,11 +13,15 @@ import torch.distributed as dist
 from fastcore.foundation import L
 from fastai.basics import Learner, get_model, rank_distrib
 from fastai.callback.progress import CSVLogger
+from functools import partial
+from torch import nn
+from fastai.data.core import DataLoaders
 from fastai.distributed import DistributedDL
+from fastai.torch_core import distrib_barrier
 from .extras import require
 
 # %% auto #0
-__all__ = ['gloo_broadcast', 'distrib_on_cpu', 'wise_distrib_ctx', 'ranks_max_diff']
+__all__ = ['gloo_broadcast', 'distrib_on_cpu', 'wise_distrib_ctx', 'wise_rank0_first', 'ranks_max_diff']
 
 # %% ../nbs/07_distributed.ipynb #90dd5f45
 def gloo_broadcast(self:DistributedDL, t, rank):
@@ -59,6 +63,17 @@ def wise_distrib_ctx(learn:Learner,
         with _broadcast_through(gloo_broadcast), learn.distrib_ctx(sync_bn=sync_bn, in_notebook=in_notebook, cpu=cpu, **kwargs):
             yield learn
     finally: learn.add_cbs(loggers)
+
+# %% ../nbs/07_distributed.ipynb #c07e0002
+def wise_rank0_first(func, *args, **kwargs):
+    "fastai's `rank0_first`: `func(*args, **kwargs)` on rank 0 first, then on the other ranks; CPU (gloo) included"
+    if args or kwargs: func = partial(func, *args, **kwargs)
+    dummy = Learner(DataLoaders(device='cpu'), nn.Linear(1, 1), loss_func=lambda: 0)
+    with wise_distrib_ctx(dummy):
+        if not rank_distrib(): res = func()
+        distrib_barrier()
+        if rank_distrib(): res = func()
+    return res
 
 # %% ../nbs/07_distributed.ipynb #ffa447f8
 @torch.no_grad()
