@@ -16,13 +16,12 @@ from fastcore.basics import listify
 from fastcore.meta import delegates
 from fastai.data.block import DataBlock, CategoryBlock, TransformBlock
 from fastai.data.transforms import ItemTransform, Transform
-from fastai.data.transforms import IntToFloatTensor, IndexSplitter, ItemGetter, get_image_files, parent_label
+from fastai.data.transforms import IntToFloatTensor, IndexSplitter, ItemGetter, TrainTestSplitter, get_image_files, parent_label
 from fastai.data.core import TfmdDL
 from fastai.data.load import fa_collate, fa_convert
 from fastai.vision.core import TensorImage
 from fastai.vision.data import ImageBlock
 from fastai.vision.augment import Resize, ResizeMethod, PadMode
-from sklearn.model_selection import train_test_split
 from .augment import table3, table3_batch, AlbumentationsTransform
 from .preprocess import Preprocess
 from .images import RGBImage, Stretch, LoadStretched, pil_resample, scan_images
@@ -104,17 +103,16 @@ def _per_class(items, n, seed=None) -> list:
     return [items[i] for i in keep]
 
 def stratified_split(items, valid_pct:float=0.1, seed=None) -> tuple:
-    "Split (x, label) `items` into (train, valid) with `valid_pct` of each class in valid (scikit-learn)."
+    "Split (x, label) `items` into (train, valid) with `valid_pct` of each class in valid (fastai's `TrainTestSplitter`)."
     ys = [y for _, y in items]
-    idx, n_cls = np.arange(len(items)), len(set(ys))
-    n_va = math.ceil(valid_pct * len(items))
+    n_cls, n_va = len(set(ys)), math.ceil(valid_pct * len(items))
     if n_va == 0: return list(items), []
     if 0 < n_va < n_cls <= len(items) - n_cls:
         warnings.warn(f"validation split raised from {n_va} to {n_cls} items: one per class"); n_va = n_cls
-    try: tr, va = train_test_split(idx, test_size=n_va, stratify=ys, random_state=seed)
+    try: tr, va = TrainTestSplitter(test_size=n_va, random_state=seed, stratify=ys)(items)
     except ValueError as e:
         warnings.warn(f"stratified split impossible ({e}); splitting at random")
-        tr, va = train_test_split(idx, test_size=n_va, random_state=seed)
+        tr, va = TrainTestSplitter(test_size=n_va, random_state=seed)(items)
     return [items[i] for i in sorted(tr)], [items[i] for i in sorted(va)]
 
 # %% ../nbs/02b_data.ipynb #c5782fc2

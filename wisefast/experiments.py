@@ -121,19 +121,17 @@ def load_variant(out, dls:DataLoaders, arch:str, head:str, which:str='best', **k
 TABLE_COLS = ('variant', 'params', 'head_params', 'top1', 'top5', 'best_epoch', 'last_top1', 'last_top5', 'epochs',
               'sec_per_epoch')
 
+def _md_format(s:pd.Series) -> str:
+    "tabulate's format for column `s`: counts with thousands separators (also when a NaN made them float), else 4 decimals"
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s): return ''
+    v = s.dropna()
+    counts = pd.api.types.is_integer_dtype(s) or (len(v) and (v == v.round()).all() and v.abs().max() >= 100)
+    return ',.0f' if counts else '.{digits}f'
+
 def results_markdown(df:pd.DataFrame, digits:int=4) -> str:
-    "A Markdown table of `df`: counts with thousands separators, accuracies with `digits` decimals, blanks for missing."
-    def fmt(v):
-        if isinstance(v, (bool, np.bool_)): return str(v)
-        if isinstance(v, (int, np.integer)): return f'{v:,}'
-        if isinstance(v, (float, np.floating)):
-            if np.isnan(v): return ''
-            return f'{int(v):,}' if v.is_integer() and abs(v) >= 100 else f'{v:.{digits}f}'   # counts made float by a NaN
-        return '' if v is None else str(v)
-    rows = [[fmt(v) for v in r] for r in df.itertuples(index=False)]
-    head = '| ' + ' | '.join(map(str, df.columns)) + ' |'
-    sep = '|' + '|'.join('---:' if pd.api.types.is_numeric_dtype(df[c]) else '---' for c in df.columns) + '|'
-    return '\n'.join([head, sep, *('| ' + ' | '.join(r) + ' |' for r in rows)]) + '\n'
+    "A Markdown table of `df` (pandas' `to_markdown`): counts with thousands separators, `digits` decimals, blanks for missing."
+    fmt = [_md_format(df[c]).format(digits=digits) for c in df.columns]
+    return df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=fmt, intfmt=',', missingval='') + '\n'
 
 def plot_curves(out, heads=None, fname='curves.png', title=None):
     "Train and validation top-1 per epoch of each variant in `out/`, one line per head; saved to `out/fname`."
