@@ -134,7 +134,9 @@ def _source(data:str, path=None) -> tuple:
     from wisefast.datasets import DATASETS, digits_folder, fashion_mnist_path, is_sample
     if data == 'digits': return digits_folder(), 'digits'
     if data == 'fashion_mnist':
-        return data, 'fashion_mnist_sample' if is_sample(fashion_mnist_path(path)) else data   # warns for the sample
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')                  # `wise_dls` says it when it loads the sample
+            return data, 'fashion_mnist_sample' if is_sample(fashion_mnist_path(path)) else data
     if data in DATASETS: return data, data
     folder = Path(data).expanduser()
     if not folder.is_dir():
