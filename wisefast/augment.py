@@ -1,5 +1,4 @@
-"""The paper's Table 3 augmentation (Keras `ImageDataGenerator`) as an albumentations pipeline, as fastai GPU batch
-transforms, and the Keras/timm input preprocessings as decodable fastai batch transforms.
+"""The paper's Table 3 augmentation (Keras `ImageDataGenerator`) as an albumentations pipeline and as fastai GPU batch transforms.
 
 Docs: https://wisefast.github.io/wisefast/augment.html.md"""
 
