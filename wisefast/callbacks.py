@@ -133,8 +133,6 @@ class HistoryLogger(CSVLogger):
         "Pickle without the (open or closed) file handle, so that `Learner.export` works after training"
         return {k: v for k, v in self.__dict__.items() if k != 'file'}
 
-TRAINING_CBS = (HistoryLogger, CheckpointCallback, EpochSeed)   # callbacks of a run that an exported model leaves out
-
 # %% ../nbs/04a_callbacks.ipynb #430790a3
 def plot_history(history, fname=None, figsize=(10, 4)):
     "Loss and accuracy curves per epoch (1 is the first) from a `HistoryLogger` CSV or its `DataFrame`; saved to `fname` if given"

@@ -126,7 +126,7 @@ def train_config(args) -> dict:
     "The options of `wisefast train` as a dict, unset ones from the quick job (no `--data`) or the recipe"
     cfg = {k: v for k, v in vars(args).items() if v is not None}
     if args.data is None: cfg = {**QUICK_JOB, **cfg}
-    return {'head': 'wise', **RECIPES[cfg['recipe']], 'augment': 'table3', **cfg}
+    return {'head': 'wise', **RECIPES[cfg['recipe']], **cfg}
 
 # %% ../nbs/10_cli.ipynb #e00d4710
 def _source(data:str, path=None) -> tuple:
@@ -164,9 +164,7 @@ def load_data(source, size, bs:int, cfg:dict):
     if n == 0: raise CLIError(f"{source}: no training images")
     if bs > n:
         warnings.warn(f"--bs {bs} is larger than the {n} training images: training with batches of {n}")
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')                  # the data's own warnings came with the first build
-            dls = wise_dls(source, size=size, bs=n, **_dls_kwargs(cfg))
+        dls.loaders[0] = dls.train.new(bs=n)
     return dls
 
 def _print_table(rows, title=None):

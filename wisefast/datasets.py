@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image
 from fastai.data.external import fastai_path
 from fastai.data.transforms import get_image_files
+from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from .extras import require
 
@@ -83,6 +84,7 @@ def _folder_items(root):
 FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
 FASHION_MNIST_FILES = dict(train=('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
                            test=('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'))
+_FMNIST_NAMES = sum(FASHION_MNIST_FILES.values(), ())
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
                          'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
@@ -117,7 +119,7 @@ def sample_path(name:str='fashion_mnist') -> Path:
 def _fmnist_files(d:Path) -> dict:
     "{name: existing path} for the four files in `d`, gzipped or not."
     res = {}
-    for f in sum(FASHION_MNIST_FILES.values(), ()):
+    for f in _FMNIST_NAMES:
         for cand in (Path(d)/f, Path(d)/f[:-3]):
             if cand.exists(): res[f] = cand; break
     return res
@@ -140,11 +142,11 @@ def download_fashion_mnist(dest=None, # Folder to fill (default `dataset_path('f
     dest, url = Path(dest or dataset_path('fashion_mnist')), url or FASHION_MNIST_URL
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-', dir=dest.parent) as tmp:
-        for f in sum(FASHION_MNIST_FILES.values(), ()):
+        for f in _FMNIST_NAMES:
             download_url(url.rstrip('/') + '/' + f, Path(tmp)/f, show_progress=show_progress)
         _check_fmnist(Path(tmp))
         dest.mkdir(exist_ok=True)
-        for f in sum(FASHION_MNIST_FILES.values(), ()): os.replace(Path(tmp)/f, dest/f)   # each file atomically
+        for f in _FMNIST_NAMES: os.replace(Path(tmp)/f, dest/f)   # each file atomically
     return dest
 
 def fashion_mnist_path(path=None, # A folder holding the four IDX files
@@ -154,7 +156,7 @@ def fashion_mnist_path(path=None, # A folder holding the four IDX files
     "Folder with the Fashion-MNIST IDX files: `path`, else the full dataset (system, then fastai's data folder), else the sample."
     if path is not None:
         if len(_fmnist_files(path)) < 4: raise FileNotFoundError(f"{path}: the four Fashion-MNIST IDX files are not there "
-            f"({', '.join(sum(FASHION_MNIST_FILES.values(), ()))})")
+            f"({', '.join(_FMNIST_NAMES)})")
         return Path(path)
     cands = [system_data_path('fashion-mnist'), dataset_path('fashion_mnist')]
     for d in cands:
@@ -181,7 +183,6 @@ def load_fashion_mnist(path=None, download:bool=False, sample:bool=True) -> dict
 # %% ../nbs/02a_datasets.ipynb #5d1a9c02
 def digits_folder(dest=None) -> Path:
     "scikit-learn's digits as PNG class folders `dest/{train,test}/<digit>/`, written once (atomically)."
-    from sklearn.datasets import load_digits
     dest = Path(dest) if dest else dataset_path('sklearn_digits')
     if (dest/'test').is_dir(): return dest
     x, y = load_digits(return_X_y=True)

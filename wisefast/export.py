@@ -118,7 +118,7 @@ def export_onnx(learn_or_model, path, size=None, opset:int=18, normalize:bool=Tr
     model, path = _model(learn_or_model), Path(path)
     if rank_distrib(): return path
     cfg = getattr(model, 'cfg', {})
-    size = tuple(to_2tuple(size or cfg.get('size') or 224))
+    size = to_2tuple(size or cfg.get('size') or 224)
     for m in ('onnx', *(['onnxscript'] if dynamo else [])): require(m, 'onnx', 'ONNX export')
     stats = _stats(learn_or_model) if normalize else []
     was_training, p = model.training, next(model.parameters())

@@ -27,7 +27,7 @@ _DROPOUT  = {'gap_dp', 'wise'}
 # %% ../nbs/00_heads.ipynb #f3725dd2
 def prepool_size(fmap_size, max_out:int=5) -> int:
     "Smallest average-pool size whose output side `⌊h/p⌋` is at most `max_out` (7→2, 16→3, 5→1)."
-    h = max(tuple(to_2tuple(fmap_size)))
+    h = max(to_2tuple(fmap_size))
     if h < 1: raise ValueError(f"feature map size must be at least 1×1, got {fmap_size}")
     return next(p for p in range(1, h + 1) if h // p <= max_out)
 
@@ -36,7 +36,7 @@ class Prepool(nn.Module):
     "`AvgPool2d(pool)` from a `fmap_size` map to the head's grid; with `flexible`, adaptive pooling for other sizes."
     def __init__(self, fmap_size, pool:int=1, flexible:bool=False):
         super().__init__()
-        self.fmap_size, self.pool, self.flexible = tuple(to_2tuple(fmap_size)), int(pool), flexible
+        self.fmap_size, self.pool, self.flexible = to_2tuple(fmap_size), int(pool), flexible
         if self.pool < 1: raise ValueError(f"pool must be >= 1, got {pool}")
         self.grid = tuple(s // self.pool for s in self.fmap_size)
         if min(self.grid) < 1:
@@ -59,7 +59,7 @@ class WeightedPool(nn.Module):
     "GWAP: one learned `fmap_size` weight map shared by all channels; output `(B, C, 1, 1)`."
     def __init__(self, fmap_size):
         super().__init__()
-        h, w = tuple(to_2tuple(fmap_size))
+        h, w = to_2tuple(fmap_size)
         self.weight = nn.Parameter(torch.full((1, 1, h, w), 1 / (h * w)))
 
     def forward(self, x): return (x * self.weight).sum((-2, -1), keepdim=True)
@@ -86,7 +86,7 @@ class WiseHead(nn.Sequential):
         self.add_module('drop', nn.Dropout(ps) if variant in _DROPOUT else nn.Identity())
         self.add_module('fc', nn.Linear(n_feat, n_out))
         store_attr('nf,n_out,variant,ps,flexible')
-        self.fmap_size, self.prepool, self.grid, self.num_features = tuple(to_2tuple(fmap_size)), (1 if gap else pool), grid, n_feat
+        self.fmap_size, self.prepool, self.grid, self.num_features = to_2tuple(fmap_size), (1 if gap else pool), grid, n_feat
         self.nonneg = variant in _NONNEG
         self.reset_parameters()
 

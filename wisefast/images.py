@@ -90,7 +90,7 @@ def pil_resample(resample):
 
 def _wh(size) -> tuple:
     "`size`, an int or `(height, width)`, as Pillow's and OpenCV's `(width, height)`"
-    return tuple(to_2tuple(size))[::-1]
+    return to_2tuple(size)[::-1]
 
 class Stretch(Transform):
     "Stretch images to `size` (int or `(height, width)`) like Keras' `flow_from_*`: fastai's squish `Resize`, faster."
@@ -143,7 +143,7 @@ def _rgb_array(o):
 
 class LoadStretched(Transform):
     "Type transform: load a file, bytes, array or image as RGB stretched to `size` (int or `(height, width)`); `TensorImage` out."
-    def __init__(self, size, resample=Image.NEAREST): self.size, self.resample = _wh(size), resample
+    def __init__(self, size, resample=Image.NEAREST): self.size, self.resample = _wh(size), pil_resample(resample)
     def encodes(self, o) -> TensorImage:
         arr = _rgb_array(o)
         if arr.shape[1::-1] != self.size:

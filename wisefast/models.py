@@ -69,24 +69,23 @@ def feature_map_shape(body:nn.Module, size, n_in:int=3) -> tuple[int, int, int]:
     return tuple(out.shape[1:])
 
 # %% ../nbs/03_models.ipynb #3e1f0a02
-def _head_fits(body:nn.Module, size, head:str, pool, n_in:int) -> bool:
-    "Whether `body` gives a feature map for `size` images on which `head` (with `pool`) can be built."
+def _try_head(body:nn.Module, size, head:str, pool, n_in:int, n_out:int=2, **kwargs):
+    "`(feature map shape, WiseHead)` for `size` images, or `None` when they are too small for `body` or for `pool`"
     try: nf, h, w = feature_map_shape(body, size, n_in)
-    except RuntimeError: return False                        # the backbone cannot take images this small
-    try: WiseHead(nf, 2, (h, w), variant=head, pool=pool)
-    except ValueError: return False                          # the map is too small for `pool`
-    return True
+    except RuntimeError: return None                         # the backbone cannot take images this small
+    try: return (nf, h, w), WiseHead(nf, n_out, (h, w), variant=head, pool=pool, **kwargs)
+    except ValueError: return None                           # the map is too small for `pool`
 
 def min_image_size(arch:str|nn.Module, head:str='wise', pool:int|None=None, n_in:int=3, max_size:int=2048,
                    **kwargs) -> int:
     "Smallest square image size (px) for which backbone `arch` (a name or a body) and `head` build."
     body = arch if isinstance(arch, nn.Module) else create_timm_body(arch, n_in=n_in, **kwargs)
-    if not _head_fits(body, max_size, head, pool, n_in):
+    if _try_head(body, max_size, head, pool, n_in) is None:
         raise ValueError(f"No image size up to {max_size} px works for this backbone with head={head!r}, pool={pool}.")
     lo, hi = 1, max_size                                     # the answer is in (lo - 1, hi]
     while lo < hi:
         mid = (lo + hi) // 2
-        if _head_fits(body, mid, head, pool, n_in): hi = mid
+        if _try_head(body, mid, head, pool, n_in) is not None: hi = mid
         else: lo = mid + 1
     return hi
 
@@ -108,15 +107,15 @@ def create_wise_model(arch:str, n_out:int, size=224, head:str='wise', pretrained
     if head not in HEAD_VARIANTS: raise ValueError(f"Unknown head variant {head!r}; choose one of {', '.join(HEAD_VARIANTS)}.")
     body = create_timm_body(arch, pretrained, n_in=n_in, **kwargs)
     hw = '×'.join(map(str, to_2tuple(size)))
-    if not _head_fits(body, size, head, pool, n_in):
+    built = _try_head(body, size, head, pool, n_in, n_out, ps=ps, flexible=flexible)
+    if built is None:
         raise ValueError(f"{hw} px images are too small for {resolve_arch(arch)} with head={head!r}"
                          f"{f', pool={pool}' if pool else ''}: the smallest size that works is "
                          f"{min_image_size(body, head, pool, n_in)} px. Use larger images.")
-    nf, h, w = feature_map_shape(body, size, n_in)
+    (nf, h, w), hd = built
     if (h, w) == (1, 1) and head not in ('gap', 'gap_dp'):
         warnings.warn(f"{resolve_arch(arch)} gives a 1×1 feature map for {hw} px images: the {head!r} head has no "
                       f"spatial information to weigh. Use larger images (a stride-32 backbone needs 64 px for 2×2).")
-    hd = WiseHead(nf, n_out, (h, w), variant=head, pool=pool, ps=ps, flexible=flexible)
     size = to_2tuple(size)
     cfg = dict(arch=resolve_arch(arch), n_out=n_out, size=size, head=head, n_in=n_in, pool=hd.prepool, ps=ps,
                flexible=flexible, fmap_size=(h, w), nf=nf)
