@@ -17,3 +17,15 @@ def test_augment_throughput_smoke(tmp_path):
         m = re.search(rf'\| {re.escape(ratio)} \| ([\d.]+)x \| ([\d.]+)x \| ([\d.]+)x \|', text)
         assert m and all(float(v) > 0 for v in m.groups()), ratio
     assert re.search(r'\| wisefast `table3` \(albumentations\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|', text)   # CPU ms per image
+
+def test_fastai_workflows_smoke():
+    "Every workflow, head and throughput pipeline of benchmarks/fastai_workflows.py runs (tiny budgets, nothing written)"
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1'}
+    r = subprocess.run([sys.executable, 'benchmarks/fastai_workflows.py', '--smoke'], cwd=ROOT, env=env, check=True,
+                       capture_output=True, text=True, timeout=900)
+    for wf in ('fit_one_cycle', 'lr_find', 'fine_tune', 'staircase'):
+        assert re.search(rf'\| {wf} +\| short', r.stdout) and re.search(rf'\| {wf} +\| long', r.stdout), wf
+    assert '**Goal: the default Wise-SrNet head within 0.5 points of GAP' in r.stdout
+    for row in ('wise_learner', 'vision_learner', 'forward+backward, channels-last'):
+        assert re.search(rf'\| {re.escape(row)} \| \d+ \|', r.stdout), row
+    assert re.search(r'wise_learner / vision_learner: [\d.]+×', r.stdout)

@@ -62,7 +62,7 @@ def test_other_ranks_write_nothing(tmp_path, monkeypatch):
     import wisefast.schedule  # noqa: F401  (save_checkpoint)
     ds = [(torch.randn(3, 32, 32), torch.tensor(i % 2)) for i in range(8)]
     dls = DataLoaders(DataLoader(ds, bs=4), DataLoader(ds, bs=4), device='cpu')
-    learn = wise_learner(dls, 'resnet10t', n_out=2, loss_func=torch.nn.CrossEntropyLoss(), path=tmp_path)
+    learn = wise_learner(dls, 'resnet10t', pretrained=False, n_out=2, loss_func=torch.nn.CrossEntropyLoss(), path=tmp_path)
     learn.create_opt()
     monkeypatch.setenv('RANK', '1')
     learn.save('w'); learn.save_checkpoint('last', epoch=0); learn.export()

@@ -19,8 +19,9 @@ def _folder(d, classes=('cat', 'dog', 'owl'), n=5, size=40):
 @pytest.fixture(scope='module')
 def learn(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('export')
-    dls = wise_dls(_folder(tmp/'imgs'), size=32, bs=4, valid_pct=0.2, num_workers=0, device='cpu', check_images=False)
-    learn = wise_learner(dls, 'resnet10t', path=tmp)
+    dls = wise_dls(_folder(tmp/'imgs'), size=32, bs=4, valid_pct=0.2, num_workers=0, device='cpu', check_images=False,
+                   preprocess='caffe')
+    learn = wise_learner(dls, 'resnet10t', pretrained=False, path=tmp)
     learn.fit(1, 1e-3)
     return learn
 
@@ -53,7 +54,7 @@ def test_safetensors_round_trip(learn, tmp_path):
     with torch.no_grad(): assert torch.equal(m(x), learn.model(x))
     sd = learn.model.state_dict()
     assert all(torch.equal(v, sd[k]) for k, v in m.state_dict().items())
-    other = wise_learner(learn.dls, 'resnet10t')
+    other = wise_learner(learn.dls, 'resnet10t', pretrained=False)
     load_weights(other, f)
     with torch.no_grad(): assert torch.equal(other.model.eval()(x), m(x))
 

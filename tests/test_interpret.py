@@ -28,7 +28,7 @@ def models(tmp_path_factory):
     d = tmp_path_factory.mktemp('cam')
     write_class_folders(d/'data', classes=('a', 'b'), n=4, size=(40, 30))
     dls = wise_dls(d/'data', size=48, bs=4, valid_pct=0.25, num_workers=0, seed=0)
-    learns = [wise_learner(dls, 'test_resnet', head=h) for h in ('gap', 'wise')]
+    learns = [wise_learner(dls, 'test_resnet', pretrained=False, head=h) for h in ('gap', 'wise')]
     files = [save_weights(l, d/f'{h}.safetensors') for l, h in zip(learns, ('gap', 'wise'))]
     return d, learns, files
 

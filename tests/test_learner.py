@@ -89,7 +89,7 @@ class RecordConstraint(Callback):
 @pytest.mark.parametrize('extra', ['none', 'grad_accum', 'mixed_precision'])
 def test_constraint_after_every_step(dls, extra):
     set_seed(0)
-    learn = wise_learner(dls, 'resnet18', head='wise', opt_func=partial(SGD, mom=0.9), lr=0.05)
+    learn = wise_learner(dls, 'resnet18', pretrained=False, head='wise', init='paper', opt_func=partial(SGD, mom=0.9), lr=0.05)
     rec = RecordConstraint()
     cbs = [rec] + ([GradientAccumulation(n_acc=64)] if extra == 'grad_accum' else [])
     if extra == 'mixed_precision': learn.to_fp16()
@@ -105,16 +105,18 @@ def test_constraint_after_every_step(dls, extra):
 
 def test_nonneg_only_for_constrained_variants(dls):
     for v, has in [('gap', False), ('dw', False), ('dw_nonneg', True), ('avg_dw_nonneg', True), ('wise', True)]:
-        learn = wise_learner(dls, 'resnet18', head=v)
+        learn = wise_learner(dls, 'resnet18', pretrained=False, head=v)
         assert any(isinstance(cb, NonNegCallback) for cb in learn.cbs) == has
 
 def test_head_not_reinitialised(dls):
-    learn = wise_learner(dls, 'resnet18', head='wise')
+    "fastai keeps the head's own init: the reference's with init='paper', a GAP start by default"
+    assert (wise_learner(dls, 'resnet18', pretrained=False).model[1].spatial.weight == 1).all()   # 1×1 grid: weight 1
+    learn = wise_learner(dls, 'resnet18', pretrained=False, head='wise', init='paper')
     h = learn.model[1]
     assert abs(h.fc.weight.std().item() - 0.01) < 2e-3 and h.fc.bias.abs().sum() == 0 and h.spatial.bias.abs().sum() == 0
 
 def test_freeze_unfreeze(dls):
-    learn = wise_learner(dls, 'resnet18')
+    learn = wise_learner(dls, 'resnet18', pretrained=False)
     learn.freeze()
     bn = {id(p) for m in learn.model[0].modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters()}
     body_trainable = [p for p in learn.model[0].parameters() if p.requires_grad]
@@ -128,7 +130,7 @@ def test_real_training_run(tmp_path):
     path, name = image_folder(tmp_path/'data', n_per_class=150)
     set_seed(42, reproducible=True)
     dls = ImageDataLoaders.from_folder(path, valid_pct=0.2, seed=42, item_tfms=Resize(64), bs=64, num_workers=0)
-    learn = wise_learner(dls, 'resnet18', head='wise', metrics=accuracy)
+    learn = wise_learner(dls, 'resnet18', pretrained=False, head='wise', metrics=accuracy)
     with learn.no_bar(): learn.fit_one_cycle(4, 3e-3)
     losses = [v[0] for v in learn.recorder.values]
     val_loss, acc = learn.recorder.values[-1][1], learn.recorder.values[-1][2]
@@ -139,7 +141,7 @@ def test_real_training_run(tmp_path):
 def test_fastai_api(dls):
     "lr_find, summary, predict and show_results work on a wise_learner like on a vision_learner."
     import matplotlib; matplotlib.use('Agg')
-    learn = wise_learner(dls, 'resnet18', head='wise', metrics=accuracy)
+    learn = wise_learner(dls, 'resnet18', pretrained=False, head='wise', metrics=accuracy)
     with learn.no_bar():
         res = learn.lr_find(num_it=6, show_plot=False)
         assert res.valley > 0

@@ -8,7 +8,7 @@ Docs: https://wisefast.github.io/wisefast/cli.html.md"""
 from __future__ import annotations
 import argparse, math, os, sys, time, warnings
 from pathlib import Path
-from .paper import HEAD_VARIANTS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
+from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 # Only this light module and `wisefast.paper` load at import: torch, fastai and the rest of wisefast take seconds, so
 # each command imports what it needs when it runs, and `wisefast --help` and mistakes in the options answer at once.
 
@@ -111,13 +111,14 @@ def train_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a('--data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
     a('--arch', help="timm or Keras architecture name (recipe default: resnet50)")
-    a('--head', choices=HEAD_VARIANTS, help="head variant (default: wise)")
+    a('--head', choices=HEADS, help="head variant (default: wise)")
+    a('--init', choices=HEAD_INITS, help="head initialisation (default: paper, the reference's Normal(0, 0.01))")
     a('--size', type=int_at_least(1), help="image size in pixels (recipe default: 224 or 512)")
     a('--bs', type=int_at_least(1), help="batch size (recipe default: 70 or 15)")
     a('--pool', type=int_at_least(1), help="pre-pool size of the head (default: from the feature map size)")
     a('--out', help="output folder (default: runs/DATA-ARCH-HEAD, DATA the data actually used)")
     a('--resume', action='store_true', help="continue from OUT/models/last.pth if it exists")
-    a('--fp16', action=argparse.BooleanOptionalAction, help="mixed precision (default: on a GPU only)")
+    a('--fp16', action=argparse.BooleanOptionalAction, help="mixed precision on a CUDA GPU (default: off)")
     add_recipe_args(p, pretrained=None, augment=None)
     return p
 
@@ -177,6 +178,7 @@ def train(cfg:dict):
     "Run `wisefast train` with the options `cfg` (see `train_config`); return the trained `Learner`"
     import numpy as np, pandas as pd, torch
     from fastai.callback.tracker import TerminateOnNaNCallback
+    from fastai.callback.fp16 import MixedPrecision
     from wisefast import recipes
     from wisefast.data import wise_test_dl
     from wisefast.callbacks import TRAINING_CBS, plot_history
@@ -186,7 +188,7 @@ def train(cfg:dict):
     out = Path(cfg.get('out') or f"runs/{name}-{cfg['arch']}-{cfg['head']}").expanduser()
     _check_model(cfg['arch'], cfg['size'], [cfg['head']], cfg.get('pool'))
     fp16 = cfg.get('fp16')
-    if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a GPU: training in fp32"); fp16 = False
+    if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a CUDA GPU: training in fp32"); fp16 = False
     dls = load_data(source, cfg['size'], cfg['bs'], cfg)
     epochs = cfg.get('epochs') or paper_epochs(cfg['recipe'], cfg['data'])
     t0 = time.time()
@@ -194,7 +196,8 @@ def train(cfg:dict):
         learn = getattr(recipes, cfg['recipe'])(dls, arch=cfg['arch'], head=cfg['head'], epochs=epochs,
                         pretrained=cfg['pretrained'], pool=cfg.get('pool'), lr=cfg['lr'], factor=cfg['factor'],
                         every=cfg['every'], keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'],
-                        seed=cfg['seed'], fp16=fp16, cbs=TerminateOnNaNCallback())
+                        seed=cfg['seed'], init=cfg.get('init', 'paper'),
+                        cbs=[TerminateOnNaNCallback(), *([MixedPrecision()] if fp16 else [])])
     except KeyboardInterrupt:
         raise CLIError(f"interrupted: the same command with --resume continues from the last finished epoch "
                        f"({out/'models'/'last.pth'})", code=130) from None
@@ -297,12 +300,12 @@ def compare_parser() -> argparse.ArgumentParser:
 def compare_main(argv=None) -> int:
     "`wisefast compare`: parse `argv`, run `compare_heads`, print the Markdown table"
     import torch
-    from wisefast.experiments import FASTAI_HEAD, check_heads, compare_heads, results_markdown
+    from wisefast.experiments import check_heads, compare_heads, results_markdown
     a = compare_parser().parse_args(argv)
     heads = check_heads(PAPER_HEADS.get(a.heads, a.heads))
     if a.threads: torch.set_num_threads(a.threads)
     source, _ = _source(a.data, a.path)
-    _check_model(a.arch, a.size, [h for h in heads if h != FASTAI_HEAD] or ['gap'])
+    _check_model(a.arch, a.size, heads)
     dls = load_data(source, a.size, a.bs, vars(a))
     df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
                        seed=a.seed, out=a.out, pretrained=a.pretrained, factor=a.factor, every=a.every,

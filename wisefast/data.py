@@ -74,7 +74,7 @@ class WiseDL(TfmdDL):
 @delegates(DataBlock.__init__, but=['blocks', 'n_inp'])
 def wise_dblock(size=224, # Target size: int or (height, width)
                 augment=True, # Table 3 on the training set: True/'cpu', dict of `table3` args, albumentations tfm, 'gpu', False
-                preprocess='caffe', # `Preprocess` mode: 'caffe', 'tf', 'torch', a timm arch name, or None
+                preprocess=None, # `Preprocess` mode: None, 'caffe', 'tf', 'torch' or a timm arch name
                 resize:str='stretch', # 'stretch' (paper), 'crop' or 'pad'
                 resample='nearest', # Resampling for the resize: 'nearest' (paper), 'bilinear', ... or a Pillow constant
                 item_tfms=None, # Extra item transforms
@@ -148,7 +148,7 @@ def wise_dls(source, # Dataset name ('intel', 'mit_indoor', 'imagenet70', 'fashi
              check_images='header', # Drop unreadable files first: 'header', 'full' (decode) or False
              num_workers:int=None, # DataLoader workers (fastai's default: the number of CPUs)
              augment=True, # Table 3 on the training set (see `wise_dblock`)
-             preprocess='caffe', # `Preprocess` mode (see `wise_dblock`)
+             preprocess=None, # `Preprocess` mode (see `wise_dblock`)
              device=None, # Device of the batches (default: fastai's `default_device()`)
              **kwargs):
     "`DataLoaders` for `source`, stratified validation split; test split in `dls.test_items`, dropped files in `dls.skipped`."

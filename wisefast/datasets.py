@@ -179,7 +179,6 @@ def load_fashion_mnist(path=None, download:bool=False, sample:bool=True) -> dict
     fs = _fmnist_files(fashion_mnist_path(path, download, sample))
     return {s: tuple(read_idx(fs[f]) for f in FASHION_MNIST_FILES[s]) for s in FASHION_MNIST_FILES}
 
-
 # %% ../nbs/02a_datasets.ipynb #5d1a9c02
 def digits_folder(dest=None) -> Path:
     "scikit-learn's digits as PNG class folders `dest/{train,test}/<digit>/`, written once (atomically)."
@@ -196,7 +195,6 @@ def digits_folder(dest=None) -> Path:
         os.replace(tmp, dest)
         os.mkdir(tmp)                                 # for `TemporaryDirectory`'s clean-up
     return dest
-
 
 # %% ../nbs/02a_datasets.ipynb #dcf4642e
 def _fmnist_items(root=None):

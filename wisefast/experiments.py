@@ -15,9 +15,8 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed, apply_init
-from fastai.vision.learner import create_head
-from .paper import HEAD_VARIANTS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
+from fastai.torch_core import set_seed
+from .paper import HEADS, PAPER_HEADS, PAPER_PS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 from .heads import num_params
 from .learner import wise_learner, top5_accuracy
 from .recipes import recipe_dls
@@ -26,31 +25,17 @@ from .schedule import KerasSGD, paper_sgd
 from .export import export_learner
 
 # %% auto #0
-__all__ = ['FASTAI_HEAD', 'COMPARE_HEADS', 'TABLE_COLS', 'check_heads', 'use_fastai_head', 'variant_result', 'variant_learner',
-           'train_variant', 'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
+__all__ = ['TABLE_COLS', 'check_heads', 'variant_result', 'variant_learner', 'train_variant', 'load_variant', 'results_markdown',
+           'plot_curves', 'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
-FASTAI_HEAD = 'fastai'
-COMPARE_HEADS = (*HEAD_VARIANTS, FASTAI_HEAD)
-
 def check_heads(heads) -> list:
     "`heads` as a list of known variant names (a comma-separated string works too)."
     heads = [h.strip() for h in heads.split(',')] if isinstance(heads, str) else list(heads)
-    bad = [h for h in heads if h not in COMPARE_HEADS]
-    if bad: raise ValueError(f"Unknown head(s) {bad}: choose from {', '.join(COMPARE_HEADS)}.")
+    bad = [h for h in heads if h not in HEADS]
+    if bad: raise ValueError(f"Unknown head(s) {bad}: choose from {', '.join(HEADS)}.")
     if len(set(heads)) != len(heads): raise ValueError(f"Head list {heads} names a variant twice.")
     return heads
-
-# %% ../nbs/08_experiments.ipynb #c1c2995c
-def use_fastai_head(learn:Learner, **kwargs) -> Learner:
-    "Replace `learn`'s head by fastai's `create_head(nf, n_out, **kwargs)` on the same body."
-    cfg = learn.model.cfg
-    head = create_head(cfg['nf'], cfg['n_out'], **kwargs)
-    apply_init(head, nn.init.kaiming_normal_)
-    learn.model[1] = head
-    learn.model.cfg = {**cfg, 'head': FASTAI_HEAD}
-    learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == 'NonNegCallback'])
-    return learn
 
 # %% ../nbs/08_experiments.ipynb #d106140a
 def _secs(t) -> float:
@@ -77,10 +62,10 @@ def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=PAPER_LR, seed
                     keras_exact:bool=False, cbs=None, **kwargs) -> Learner:
     "The `Learner` `compare_heads` trains for `head`: seeded init, the paper's SGD, top-1/top-5 on train and valid."
     set_seed(seed)
-    learn = wise_learner(dls, arch, head='gap' if head == FASTAI_HEAD else head, pretrained=pretrained,
-                         opt_func=KerasSGD if keras_exact else paper_sgd, lr=lr, wd=0., path=path,
-                         loss_func=CrossEntropyLossFlat(), metrics=[accuracy, top5_accuracy], cbs=cbs, **kwargs)
-    if head == FASTAI_HEAD: use_fastai_head(learn)
+    kwargs.setdefault('init', 'paper'); kwargs.setdefault('ps', PAPER_PS)   # the paper's heads as it trained them
+    learn = wise_learner(dls, arch, head=head, pretrained=pretrained, opt_func=KerasSGD if keras_exact else paper_sgd,
+                         lr=lr, wd=0., path=path, loss_func=CrossEntropyLossFlat(), metrics=[accuracy, top5_accuracy],
+                         cbs=cbs, **kwargs)
     learn.unfreeze()
     learn.recorder.train_metrics = True
     return learn
@@ -159,7 +144,7 @@ def plot_curves(out, heads=None, fname='curves.png', title=None):
 # %% ../nbs/08_experiments.ipynb #62f14a80
 def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `DataLoaders`
                   arch:str=RECIPES['scratch_224']['arch'], # timm or Keras architecture name
-                  heads=PAPER_HEADS['table5'], # Variants to compare (`COMPARE_HEADS`), list or comma-separated
+                  heads=PAPER_HEADS['table5'], # Variants to compare (`HEADS`), list or comma-separated
                   epochs:int|None=None, # Epochs (default: the paper's for `recipe` and the dataset)
                   size=RECIPES['scratch_224']['size'], # Image size
                   bs:int=RECIPES['scratch_224']['bs'], # Batch size

@@ -6,23 +6,38 @@ Docs: https://wisefast.github.io/wisefast/heads.html.md"""
 
 # %% ../nbs/00_heads.ipynb #0b1643a7
 from __future__ import annotations
+from collections import OrderedDict
 import torch
 from torch import nn
 import torch.nn.functional as F
-from fastcore.basics import store_attr, listify
+from fastcore.basics import store_attr, listify, patch
 from fastai.callback.core import Callback
+from fastai.layers import SigmoidRange
+from fastai.torch_core import init_default
 from timm.layers import to_2tuple
-from .paper import HEAD_VARIANTS
+from .paper import HEAD_VARIANTS, HEAD_INITS, DEFAULT_INIT
 
 # %% auto #0
-__all__ = ['prepool_size', 'Prepool', 'WeightedPool', 'WiseHead', 'num_params', 'nonneg_params', 'nonneg_', 'NonNegCallback',
-           'add_nonneg_hook']
+__all__ = ['Sliceable', 'prepool_size', 'Prepool', 'WeightedPool', 'WiseHead', 'num_params', 'nonneg_params', 'nonneg_',
+           'NonNegCallback', 'add_nonneg_hook']
 
 # %% ../nbs/00_heads.ipynb #e9fdc010
 _POOLED   = {'avg_dw_nonneg', 'wise', 'avg_dense'}   # pre-pool before the spatial layer
 _DEPTHWISE = {'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise'}
 _NONNEG   = {'dw_nonneg', 'avg_dw_nonneg', 'wise'}
 _DROPOUT  = {'gap_dp', 'wise'}
+
+# %% ../nbs/00_heads.ipynb #c0de0001
+def _check_init(init):
+    if callable(init) or init in HEAD_INITS: return init
+    raise ValueError(f"Unknown head init {init!r}: choose one of {', '.join(HEAD_INITS)} or pass a function "
+                     f"(fastai's meaning, e.g. `nn.init.kaiming_normal_`).")
+
+class Sliceable:
+    "Slices of an `nn.Sequential` subclass as plain `nn.Sequential`s (so `m[1:]` and fastai's `default_split` work)."
+    def __getitem__(self, idx):
+        if isinstance(idx, slice): return nn.Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return super().__getitem__(idx)
 
 # %% ../nbs/00_heads.ipynb #f3725dd2
 def prepool_size(fmap_size, max_out:int=5) -> int:
@@ -65,10 +80,10 @@ class WeightedPool(nn.Module):
     def forward(self, x): return (x * self.weight).sum((-2, -1), keepdim=True)
 
 # %% ../nbs/00_heads.ipynb #33cc220f
-class WiseHead(nn.Sequential):
-    "A classifier head over an unpooled `(B, C, H, W)` map: pool → spatial → flatten → drop → fc."
+class WiseHead(Sliceable, nn.Sequential):
+    "A classifier head over an unpooled `(B, C, H, W)` map: pool → spatial → flatten → drop → fc → act."
     def __init__(self, nf:int, n_out:int, fmap_size, variant:str='wise', pool:int|None=None, ps:float=0.5,
-                 flexible:bool=False):
+                 flexible:bool=False, init=DEFAULT_INIT, y_range=None):
         if variant not in HEAD_VARIANTS:
             raise ValueError(f"Unknown head variant {variant!r}; choose one of {', '.join(HEAD_VARIANTS)}.")
         gap = variant in ('gap', 'gap_dp')
@@ -84,27 +99,66 @@ class WiseHead(nn.Sequential):
         self.add_module('spatial', spatial)
         self.add_module('flatten', nn.Flatten())
         self.add_module('drop', nn.Dropout(ps) if variant in _DROPOUT else nn.Identity())
-        self.add_module('fc', nn.Linear(n_feat, n_out))
-        store_attr('nf,n_out,variant,ps,flexible')
+        self.add_module('fc', nn.Linear(n_feat, n_out) if n_out else nn.Identity())
+        self.add_module('act', SigmoidRange(*y_range) if y_range is not None else nn.Identity())
+        self.init = _check_init(init)
+        store_attr('nf,n_out,variant,ps,flexible,y_range')
         self.fmap_size, self.prepool, self.grid, self.num_features = to_2tuple(fmap_size), (1 if gap else pool), grid, n_feat
         self.nonneg = variant in _NONNEG
         self.reset_parameters()
 
     def reset_parameters(self):
-        "Reference initialisation: Normal(0, 0.01) kernels and dense weights, zero biases."
-        for m in (self.spatial, self.fc):
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(m.weight, 0., 0.01)
-                nn.init.zeros_(m.bias)
+        "Initialise the spatial layer and the final `Linear` as `self.init` says (see above)."
+        if isinstance(self.spatial, nn.Conv2d):
+            if self.init == 'paper': nn.init.normal_(self.spatial.weight, 0., 0.01)
+            else: nn.init.constant_(self.spatial.weight, 1 / (self.grid[0] * self.grid[1]))
+            nn.init.zeros_(self.spatial.bias)
+        if isinstance(self.spatial, WeightedPool): nn.init.constant_(self.spatial.weight, 1 / self.spatial.weight[0, 0].numel())
+        self._init_fc()
+
+    def _init_fc(self):
+        if not isinstance(self.fc, nn.Linear): return
+        if self.init == 'paper': init_default(self.fc, lambda w: nn.init.normal_(w, 0., 0.01))
+        elif self.init == 'gap': self.fc.reset_parameters()
+        else: init_default(self.fc, nn.init.kaiming_normal_ if self.init == 'kaiming' else self.init)
+
+    def reset(self, num_classes:int):
+        "A new final layer for `num_classes` outputs (0: none, the head returns its features), initialised as `init` says."
+        p = next(self.parameters(), torch.empty(0))
+        self.fc = (nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()).to(p.device, p.dtype)
+        self.n_out = num_classes
+        self._init_fc()
 
     def forward(self, x, pre_logits:bool=False):
         if x.ndim != 4: raise ValueError(f"WiseHead expects an unpooled (B, C, H, W) feature map, got shape {tuple(x.shape)}")
         x = self.flatten(self.spatial(self.pool(x)))
-        return x if pre_logits else self.fc(self.drop(x))
+        return x if pre_logits else self.act(self.fc(self.drop(x)))
 
     def constrained_parameters(self):
         "The weights kept non-negative (the depthwise kernel of the `*_nonneg` and `'wise'` variants)."
         return [self.spatial.weight] if self.nonneg else []
+
+# %% ../nbs/00_heads.ipynb #c0de0007
+def _resample(w:torch.Tensor, hw) -> torch.Tensor:
+    "Spatial weights `(..., h, w)` resampled to `hw`, their sum over the grid kept."
+    if tuple(w.shape[-2:]) == tuple(hw): return w
+    out = F.interpolate(w.reshape(1, -1, *w.shape[-2:]).float(), size=tuple(hw), mode='bilinear', align_corners=False,
+                        antialias=True)
+    return (out * (w.shape[-2] * w.shape[-1] / (hw[0] * hw[1]))).reshape(*w.shape[:-2], *hw).to(w.dtype)
+
+@patch
+def resized(self:WiseHead, fmap_size, pool:int|None=None) -> WiseHead:
+    "This head rebuilt for a `fmap_size` feature map (pre-pool `pool`, default: chosen for it), weights carried over."
+    new = WiseHead(self.nf, self.n_out, fmap_size, self.variant, pool, self.ps, self.flexible, self.init, self.y_range)
+    p = next(self.parameters())
+    new.to(p.device, p.dtype).train(self.training)
+    old, sd = self.state_dict(), new.state_dict()
+    for k, v in old.items():
+        if k == 'fc.weight' and v.shape != sd[k].shape:       # flatten heads: one weight per (channel, position)
+            sd[k] = _resample(v.view(v.shape[0], self.nf, *self.grid), new.grid).flatten(1)
+        else: sd[k] = _resample(v, sd[k].shape[-2:]) if v.ndim == 4 else v
+    new.load_state_dict(sd)
+    return new
 
 # %% ../nbs/00_heads.ipynb #a9d29f95
 def num_params(m:nn.Module) -> int:

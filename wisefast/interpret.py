@@ -52,7 +52,6 @@ def gradcam(model:nn.Module, xb:torch.Tensor, targets=None, layer=None) -> np.nd
                       "anything is, and every map is flat. Use larger images, or an earlier layer (`layer=`).")
     return np.clip(maps, 0, 1)
 
-
 # %% ../nbs/09_interpret.ipynb #98498415
 def _as_learner(model):
     "A `Learner` or a `WiseModel` from a `Learner`, a model, an `export.pkl` / run folder or a `.safetensors` file."

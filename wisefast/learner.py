@@ -8,17 +8,17 @@ Docs: https://wisefast.github.io/wisefast/learner.html.md"""
 from __future__ import annotations
 import warnings
 from pathlib import Path
-import torch
-from torch import nn
-from fastcore.foundation import L
-from fastai.basics import Learner, params, defaults, Adam, get_c, default_device, Normalize
+import numpy as np
+from fastai.basics import Learner, Callback, defaults, Adam, get_c
 from fastai.metrics import top_k_accuracy
-import fastai.callback.schedule, fastai.callback.fp16   # `fit_one_cycle`, `lr_find`, `to_fp16` on `Learner`, as after `vision_learner`
+from fastai.vision.learner import default_split
+import fastai.callback.schedule, fastai.callback.fp16, fastai.callback.channelslast   # `fit_one_cycle`, `lr_find`, `to_fp16`, `to_channelslast` on `Learner`, as after `vision_learner`
 from .heads import NonNegCallback
+from .preprocess import Preprocess, norm_stats
 from .models import WiseModel, create_wise_model
 
 # %% auto #0
-__all__ = ['top5_accuracy', 'wise_split', 'wise_learner']
+__all__ = ['top5_accuracy', 'ResizeHead', 'CheckPrecision', 'wise_learner']
 
 # %% ../nbs/03a_learner.ipynb #f4c9b063
 def top5_accuracy(inp, targ, axis:int=-1):
@@ -26,52 +26,90 @@ def top5_accuracy(inp, targ, axis:int=-1):
     return top_k_accuracy(inp, targ, k=min(5, inp.shape[axis]), axis=axis)
 
 # %% ../nbs/03a_learner.ipynb #961d2c1a
-def wise_split(m:nn.Module):
-    "Two parameter groups, body and head, so `freeze`/`unfreeze`/`fine_tune` and discriminative lrs work."
-    return L(m[0], m[1]).map(params)
-
 def _batch_shape(dls):
     "Shape of an input batch (valid set first: no augmentation, no shuffling)."
     dl = dls.valid if len(dls.valid_ds) else dls.train
     return dl.one_batch()[0].shape
 
-def _has_norm(dls) -> bool:
-    "Whether `dls` already normalizes (fastai's `Normalize`, or wisefast's `Preprocess`, a subclass of it)."
-    return any(isinstance(t, Normalize) for t in getattr(getattr(dls, 'after_batch', None), 'fs', []))
+def _norm_matches(have:list, mean, std) -> bool:
+    return len(have) == 1 and not have[0]['bgr'] and np.allclose(have[0]['mean'], mean, atol=1e-3) \
+        and np.allclose(have[0]['std'], std, atol=1e-3)
 
-def _add_timm_norm(dls, model:WiseModel):
-    "Normalize inputs with the backbone's own statistics (fastai's `vision_learner` behaviour for pretrained weights)."
-    cfg = getattr(model[0], 'pretrained_cfg', {}) or {}
+def _add_norm(dls, model:WiseModel, arch:str):
+    "Normalise inputs with the pretrained weights' own statistics (`vision_learner`'s rule); warn if `dls` normalise otherwise."
+    cfg = model.pretrained_cfg
     mean, std = cfg.get('mean'), cfg.get('std')
-    if mean is None or len(mean) != model.cfg['n_in'] or _has_norm(dls): return
+    if mean is None or len(mean) != model.cfg['n_in']: return
+    have = norm_stats(dls)
+    if have:
+        if not _norm_matches(have, mean, std):
+            warnings.warn(f"These DataLoaders normalise inputs ({'Caffe, BGR ' if have[0]['bgr'] else ''}mean="
+                f"{[round(m, 3) for m in have[0]['mean']]}) but the pretrained weights of {arch} expect mean={list(mean)}, "
+                f"std={list(std)}: build them with preprocess=None and wise_learner adds the weights' statistics "
+                f"(keep them only to reproduce the paper's Caffe preprocessing).")
+        return
     if not hasattr(dls, 'add_tfms'):
-        warnings.warn("These DataLoaders take no batch transforms: normalize inputs with the backbone's statistics "
+        warnings.warn("These DataLoaders take no batch transforms: normalise inputs with the weights' statistics "
                       f"(mean={mean}, std={std}) yourself, or pass normalize=False.")
         return
-    dls.add_tfms([Normalize.from_stats(mean, std)], 'after_batch')
+    dls.add_tfms([Preprocess(cfg)], 'after_batch')   # fastai's `Normalize`, also fast on channels-last batches
+
+# %% ../nbs/03a_learner.ipynb #a4385e01
+class ResizeHead(Callback):
+    "Progressive resizing: when the DataLoaders' image size changes, rebuild the head for it (weights kept) before `fit`."
+    order = -20   # before the callbacks that hold the head's parameters (`NonNegCallback`, `MixedPrecision`)
+    def before_fit(self):
+        if getattr(self, 'seen', None) == id(self.dls): return   # `validate` and `predict` start with `before_fit` too
+        self.seen = id(self.dls)
+        if not (len(self.dls.train_ds) or len(self.dls.valid_ds)): return   # an exported `Learner`: no data
+        size = tuple(_batch_shape(self.dls)[-2:])
+        if tuple(self.model.cfg.get('size', size)) == size: return
+        self.model.resize(size)
+        if self.opt is not None: self._new_opt(self.opt)
+
+    def _new_opt(self, old):
+        "An optimizer over the rebuilt head with `old`'s hyper-parameters, frozen groups and the body's state."
+        self.learn.create_opt()
+        new = self.learn.opt
+        new.freeze_to(getattr(old, 'frozen_idx', 0))
+        new.set_hypers(**{k: [h[k] for h in old.hypers] for k in old.hypers[0]})
+        kept = {id(p) for p in self.model.parameters()}
+        for p, s in getattr(old, 'state', {}).items():
+            if id(p) in kept: new.state[p] = s
+
+class CheckPrecision(Callback):
+    "Say so when mixed precision was asked for (`to_fp16`) on a device where fastai's `MixedPrecision` does nothing."
+    def before_fit(self):
+        if hasattr(self.learn, 'mixed_precision') and next(self.model.parameters()).device.type != 'cuda':
+            warnings.warn("to_fp16(): fastai's mixed precision autocasts on CUDA only, so on this "
+                          f"{next(self.model.parameters()).device.type.upper()} it trains in fp32. Remove to_fp16() here.")
 
 # %% ../nbs/03a_learner.ipynb #f1c58498
-def wise_learner(dls, arch:str, head:str='wise', n_out:int|None=None, pretrained:bool|str|Path=False,
-                 normalize:bool=True, loss_func=None, opt_func=None, lr=defaults.lr, splitter=wise_split, cbs=None,
+def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|None=None, pretrained:bool|str|Path=True,
+                 weights=None, loss_func=None, opt_func=None, lr=defaults.lr, splitter=default_split, cbs=None,
                  metrics=None, path=None, model_dir='models', wd=None, wd_bn_bias=False, train_bn=True,
-                 moms=(0.95, 0.85, 0.95), pool:int|None=None, ps:float=0.5, flexible:bool=False, size=None,
-                 n_in:int|None=None, fp16:bool|None=None, **kwargs) -> Learner:
-    "A `Learner` on timm backbone `arch` with head `variant` `head`, sized from `dls`, like fastai's `vision_learner`."
+                 moms=(0.95, 0.85, 0.95), cut=None, init=None, custom_head=None, concat_pool=None, pool=None,
+                 lin_ftrs=None, ps:float|None=None, first_bn=None, bn_final=None, lin_first=None, y_range=None,
+                 n_in:int|None=None, size=None, flexible:bool=False, **kwargs) -> Learner:
+    "A `Learner` on timm backbone `arch` with head `head`, sized from `dls`: fastai's `vision_learner`, Wise-SrNet head."
+    if weights is not None:
+        raise ValueError("weights= selects torchvision weights in vision_learner; wise_learner builds timm backbones: "
+                         "pass pretrained=True (timm's weights) or pretrained='path/to/weights.safetensors'.")
     if n_out is None: n_out = get_c(dls)
     assert n_out, "`n_out` is not defined, and could not be inferred from the data: pass `n_out=`."
     if size is None or n_in is None:
         shape = _batch_shape(dls)
         size, n_in = size or tuple(shape[-2:]), n_in or shape[1]
     model = create_wise_model(arch, n_out, size=size, head=head, pretrained=pretrained, n_in=n_in, pool=pool, ps=ps,
-                              flexible=flexible, **kwargs)
-    if normalize and pretrained: _add_timm_norm(dls, model)
-    cuda = default_device().type == 'cuda'
-    if cuda: model = model.to(memory_format=torch.channels_last)
+                              flexible=flexible, init=init, y_range=y_range, custom_head=custom_head, cut=cut,
+                              concat_pool=concat_pool, lin_ftrs=lin_ftrs, first_bn=first_bn, bn_final=bn_final,
+                              lin_first=lin_first, **kwargs)
+    if normalize and pretrained: _add_norm(dls, model, arch)
     learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func or Adam, lr=lr, splitter=splitter, cbs=cbs,
                     metrics=metrics, path=path, model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn,
                     moms=moms)
     learn.opt_func_chosen = opt_func is not None   # else `fit_staircase` trains with the paper's SGD
-    if model[1].nonneg: learn.add_cb(NonNegCallback())
+    learn.add_cbs([ResizeHead(), CheckPrecision()])
+    if getattr(model[1], 'nonneg', False): learn.add_cb(NonNegCallback())
     if pretrained: learn.freeze()
-    if fp16 or (fp16 is None and cuda): learn.to_fp16()
     return learn

@@ -11,8 +11,10 @@ from pathlib import Path
 import torch, timm
 from torch import nn
 from timm.layers import to_2tuple
-from .paper import HEAD_VARIANTS
-from .heads import WiseHead
+from fastai.torch_core import apply_init
+from fastai.vision.learner import create_head, cut_model
+from .paper import HEAD_VARIANTS, HEADS, FASTAI_HEAD, DEFAULT_INIT, DEFAULT_PS, PAPER_PS
+from .heads import WiseHead, Sliceable
 
 # %% auto #0
 __all__ = ['KERAS_ARCHS', 'resolve_arch', 'create_timm_body', 'feature_map_shape', 'min_image_size', 'WiseModel',
@@ -29,6 +31,10 @@ def _norm(name:str) -> str: return name.lower().replace('_', '').replace('-', ''
 
 def resolve_arch(arch:str) -> str:
     "timm model name for `arch`, a timm name or one of the paper's Keras names (`'ResNet50V2'` → `'resnetv2_50'`)."
+    if not isinstance(arch, str):                        # e.g. torchvision's `resnet50`, as `vision_learner` takes
+        name = getattr(arch, '__name__', type(arch).__name__)
+        raise ValueError(f"arch={name}: wisefast builds timm backbones from their names; pass a string, e.g. "
+                         f"{name!r} (timm has most torchvision architectures under the same name).")
     if _norm(arch) in KERAS_ARCHS: return KERAS_ARCHS[_norm(arch)]
     if timm.is_model(arch) or timm.is_model(arch.lower()): return arch if timm.is_model(arch) else arch.lower()
     names = timm.list_models() + list(KERAS_ARCHS)
@@ -38,8 +44,8 @@ def resolve_arch(arch:str) -> str:
                      f"({', '.join(KERAS_ARCHS)}).{hint}")
 
 # %% ../nbs/03_models.ipynb #a42dc2ac
-def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, **kwargs) -> nn.Module:
-    "timm backbone `arch` returning its unpooled `(B, C, H, W)` feature map."
+def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=None, **kwargs) -> nn.Module:
+    "timm backbone `arch` returning its unpooled `(B, C, H, W)` feature map; `cut` as in fastai (`cut_model`)."
     name = resolve_arch(arch)
     kw = dict(num_classes=0, global_pool='', in_chans=n_in, **kwargs)
     if isinstance(pretrained, (str, Path)):
@@ -48,12 +54,17 @@ def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, **kwa
                                                        f".pth/.safetensors file, or pretrained=True for timm's weights.")
         kw.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(file)))
     else: kw['pretrained'] = bool(pretrained)
-    try: return timm.create_model(name, **kw)
+    try: body = timm.create_model(name, **kw)
     except (OSError, RuntimeError) as e:
         if kw['pretrained'] and not isinstance(pretrained, (str, Path)):
             raise RuntimeError(f"Could not fetch timm's pretrained weights for {name!r} ({e}). Offline? Download them "
-                               f"elsewhere and pass the file: pretrained='path/to/{name}.safetensors'.") from e
+                               f"elsewhere and pass the file: pretrained='path/to/{name}.safetensors', or train from "
+                               f"scratch with pretrained=False.") from e
         raise
+    if cut is None: return body
+    cfg, body = body.pretrained_cfg, cut_model(body, cut)
+    body.pretrained_cfg = cfg                                  # the input statistics the weights expect
+    return body
 
 # %% ../nbs/03_models.ipynb #4508e7c2
 def feature_map_shape(body:nn.Module, size, n_in:int=3) -> tuple[int, int, int]:
@@ -89,35 +100,111 @@ def min_image_size(arch:str|nn.Module, head:str='wise', pool:int|None=None, n_in
         else: lo = mid + 1
     return hi
 
-
 # %% ../nbs/03_models.ipynb #e70d5e9c
-class WiseModel(nn.Sequential):
-    "A timm body and a `WiseHead`, with timm's `forward_features`/`forward_head` split and a rebuild `cfg`."
-    def __init__(self, body:nn.Module, head:WiseHead, cfg:dict|None=None):
+def _classifier(head:nn.Module) -> tuple[int, nn.Linear]:
+    "Index and module of the last `nn.Linear` among `head`'s children (fastai's `create_head` ends there)."
+    found = [(i, m) for i, m in enumerate(head.children()) if isinstance(m, nn.Linear)]
+    if not found: raise ValueError(f"Cannot find the classifier of this {type(head).__name__} head (no nn.Linear child).")
+    return found[-1]
+
+class WiseModel(Sliceable, nn.Sequential):
+    "A timm body and a head (`WiseHead`, fastai's or a custom one), with timm's model API and a rebuild `cfg`."
+    def __init__(self, body:nn.Module, head:nn.Module, cfg:dict|None=None):
         super().__init__(body, head)
         self.cfg = cfg or {}
 
     def forward_features(self, x): return self[0](x)
-    def forward_head(self, x, pre_logits:bool=False): return self[1](x, pre_logits=pre_logits)
+    def forward_head(self, x, pre_logits:bool=False):
+        if isinstance(self[1], WiseHead): return self[1](x, pre_logits=pre_logits)
+        return self[1][:_classifier(self[1])[0]](x) if pre_logits else self[1](x)
+
+    @property
+    def pretrained_cfg(self) -> dict: return getattr(self[0], 'pretrained_cfg', {}) or {}
+    default_cfg = pretrained_cfg
+    @property
+    def num_features(self) -> int:
+        return self[1].num_features if isinstance(self[1], WiseHead) else _classifier(self[1])[1].in_features
+    @property
+    def num_classes(self) -> int: return self[1].n_out if isinstance(self[1], WiseHead) else self.get_classifier().out_features
+
+    def get_classifier(self) -> nn.Module: return self[1].fc if isinstance(self[1], WiseHead) else _classifier(self[1])[1]
+
+    def reset_classifier(self, num_classes:int, global_pool=None):
+        "A new final layer for `num_classes` outputs (timm's API; 0 gives the pre-logits features)."
+        if global_pool is not None:
+            raise ValueError("A WiseModel's pooling is its head: build another head (`create_wise_model(head=...)`) "
+                             "or use `forward_features` for the unpooled map.")
+        if isinstance(self[1], WiseHead): self[1].reset(num_classes)
+        else:
+            i, fc = _classifier(self[1])
+            new = nn.Linear(fc.in_features, num_classes) if num_classes else nn.Identity()
+            self[1][i] = new.to(fc.weight.device, fc.weight.dtype)
+            apply_init(self[1][i], nn.init.kaiming_normal_)
+        self.cfg['n_out'] = num_classes
+
+    def resize(self, size):
+        "Rebuild the head for `size` images, weights kept (`WiseHead.resized`), and record the new size in `cfg`."
+        size = to_2tuple(size)
+        nf, h, w = feature_map_shape(self[0], size, self.cfg.get('n_in', 3))
+        if isinstance(self[1], WiseHead): self[1] = self[1].resized((h, w), self.cfg.get('pool'))
+        self.cfg.update(size=size, fmap_size=(h, w))
+        return self
 
 # %% ../nbs/03_models.ipynb #ab08e6c8
-def create_wise_model(arch:str, n_out:int, size=224, head:str='wise', pretrained:bool|str|Path=False, n_in:int=3,
-                      pool:int|None=None, ps:float=0.5, flexible:bool=False, **kwargs) -> WiseModel:
-    "Backbone `arch` with a `head` variant for `size` input images and `n_out` classes."
-    if head not in HEAD_VARIANTS: raise ValueError(f"Unknown head variant {head!r}; choose one of {', '.join(HEAD_VARIANTS)}.")
-    body = create_timm_body(arch, pretrained, n_in=n_in, **kwargs)
+_FASTAI_ONLY = ('concat_pool', 'lin_ftrs', 'first_bn', 'bn_final', 'lin_first')
+
+def _fastai_head(nf, n_out, init, pool, ps, y_range, opts) -> nn.Module:
+    "fastai's `create_head` with `vision_learner`'s defaults and init (`init`: a function; a name: kaiming, fastai's)."
+    if init == 'gap': raise ValueError("init='gap' starts a spatial head as GAP; fastai's head already pools: pass a "
+                                       "function (fastai's `init`, e.g. nn.init.kaiming_normal_, its default) or 'kaiming'.")
+    opts = {k: v for k, v in opts.items() if v is not None}
+    head = create_head(nf, n_out, ps=ps, pool=pool is not False, y_range=y_range, **opts)
+    apply_init(head, nn.init.kaiming_normal_ if init is None or isinstance(init, str) else init)
+    return head
+
+def create_wise_model(arch:str, # timm name or one of the paper's Keras names
+                      n_out:int, # Number of outputs
+                      size=224, # Input image size: int or (height, width)
+                      head:str='wise', # `HEAD_VARIANTS` or 'fastai' (fastai's `create_head`)
+                      pretrained:bool|str|Path=False, # timm's ImageNet weights (True) or a weights file
+                      n_in:int=3, # Input channels
+                      pool:int|bool|None=None, # Pre-pool size (default: from the map); fastai's head: pool or not
+                      ps:float|None=None, # Dropout of the heads that have one (default: `DEFAULT_PS`; fastai's head: 0.5)
+                      flexible:bool=False, # Accept other image sizes by adaptive pre-pooling
+                      init=None, # 'gap', 'paper', 'kaiming' or a function (default: `DEFAULT_INIT`; fastai's head: kaiming)
+                      y_range=None, # End with fastai's `SigmoidRange(*y_range)`
+                      custom_head:nn.Module|None=None, # Use this head instead (fastai's `custom_head`)
+                      cut=None, # Where to cut the backbone (fastai's `cut`: an index or a function)
+                      concat_pool=None, lin_ftrs=None, first_bn=None, bn_final=None, lin_first=None, # fastai's head only
+                      **kwargs) -> WiseModel: # Passed to `timm.create_model`
+    "Backbone `arch` with a `head` for `size` input images and `n_out` outputs."
+    if head not in HEADS: raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}, or pass custom_head=.")
+    opts = dict(concat_pool=concat_pool, lin_ftrs=lin_ftrs, first_bn=first_bn, bn_final=bn_final, lin_first=lin_first)
+    given = [k for k, v in opts.items() if v is not None]
+    if given and (head != FASTAI_HEAD or custom_head is not None):
+        raise ValueError(f"{', '.join(given)} only apply to fastai's head (head='fastai'); the Wise-SrNet heads take "
+                         f"pool=, ps=, init= and y_range=.")
+    if isinstance(pool, bool):
+        if pool is False and head != FASTAI_HEAD: raise ValueError(
+            "pool=False is fastai's 'no pooling': the equivalent Wise-SrNet baseline is head='flatten_fc'.")
+        if head != FASTAI_HEAD: pool = None
+    if ps is None: ps = PAPER_PS if head == FASTAI_HEAD else DEFAULT_PS   # fastai's: `vision_learner`'s 0.5
+    body = create_timm_body(arch, pretrained, n_in=n_in, cut=cut, **kwargs)
     hw = '×'.join(map(str, to_2tuple(size)))
-    built = _try_head(body, size, head, pool, n_in, n_out, ps=ps, flexible=flexible)
+    variant = head if head in HEAD_VARIANTS else 'gap'          # fastai's head pools: it needs the map GAP needs
+    built = _try_head(body, size, variant, None if isinstance(pool, bool) else pool, n_in, n_out, ps=ps,
+                      flexible=flexible, init=DEFAULT_INIT if init is None else init, y_range=y_range)
     if built is None:
         raise ValueError(f"{hw} px images are too small for {resolve_arch(arch)} with head={head!r}"
                          f"{f', pool={pool}' if pool else ''}: the smallest size that works is "
-                         f"{min_image_size(body, head, pool, n_in)} px. Use larger images.")
+                         f"{min_image_size(body, variant, pool, n_in)} px. Use larger images.")
     (nf, h, w), hd = built
-    if (h, w) == (1, 1) and head not in ('gap', 'gap_dp'):
+    if custom_head is not None: hd, head = custom_head, 'custom'
+    elif head == FASTAI_HEAD: hd = _fastai_head(nf, n_out, init, pool, ps, y_range, opts)
+    elif (h, w) == (1, 1) and head not in ('gap', 'gap_dp'):
         warnings.warn(f"{resolve_arch(arch)} gives a 1×1 feature map for {hw} px images: the {head!r} head has no "
                       f"spatial information to weigh. Use larger images (a stride-32 backbone needs 64 px for 2×2).")
-    size = to_2tuple(size)
-    cfg = dict(arch=resolve_arch(arch), n_out=n_out, size=size, head=head, n_in=n_in, pool=hd.prepool, ps=ps,
-               flexible=flexible, fmap_size=(h, w), nf=nf)
+    cfg = dict(arch=resolve_arch(arch), n_out=n_out, size=to_2tuple(size), head=head, n_in=n_in, pool=pool, ps=ps,
+               flexible=flexible, init=init if isinstance(init, str) else None, y_range=y_range, fmap_size=(h, w), nf=nf,
+               **{k: opts[k] for k in given})
     return WiseModel(body, hd, cfg)
-

@@ -1,4 +1,4 @@
-"""Wise-SrNet's names and numbers in one place: the head variants, the two training recipes, the epochs per dataset.
+"""Wise-SrNet's names and numbers in one place: the head variants (and the heads and initialisations wisefast adds), the two training recipes, the epochs per dataset.
 
 Docs: https://wisefast.github.io/wisefast/paper.html.md"""
 
@@ -8,13 +8,21 @@ Docs: https://wisefast.github.io/wisefast/paper.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['HEAD_VARIANTS', 'HEAD_FIGURES', 'PAPER_LR', 'PAPER_FACTOR', 'PAPER_EVERY', 'PAPER_MOMENTUM', 'RECIPES',
-           'PAPER_EPOCHS', 'PAPER_TABLES', 'PAPER_HEADS', 'PAPER_HEAD_PARAMS', 'paper_epochs']
+__all__ = ['HEAD_VARIANTS', 'HEAD_FIGURES', 'FASTAI_HEAD', 'HEADS', 'HEAD_INITS', 'DEFAULT_INIT', 'PAPER_PS', 'DEFAULT_PS',
+           'PAPER_LR', 'PAPER_FACTOR', 'PAPER_EVERY', 'PAPER_MOMENTUM', 'RECIPES', 'PAPER_EPOCHS', 'PAPER_TABLES',
+           'PAPER_HEADS', 'PAPER_HEAD_PARAMS', 'paper_epochs']
 
 # %% ../nbs/00_paper.ipynb #a0e1c007
 HEAD_VARIANTS = ('gap', 'gap_dp', 'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise', 'avg_dense', 'flatten_fc', 'gwap')
 HEAD_FIGURES = dict(gap='3a', gap_dp='3b', dw='3c', dw_nonneg='3d', avg_dw_nonneg='3e', wise='3f', avg_dense='8b',
                     flatten_fc='2', gwap='1b')
+
+# %% ../nbs/00_paper.ipynb #a0e1c031
+FASTAI_HEAD = 'fastai'
+HEADS = (*HEAD_VARIANTS, FASTAI_HEAD)
+HEAD_INITS = ('gap', 'paper', 'kaiming')
+DEFAULT_INIT = 'gap'
+PAPER_PS, DEFAULT_PS = 0.5, 0.
 
 # %% ../nbs/00_paper.ipynb #a0e1c00a
 PAPER_LR, PAPER_FACTOR, PAPER_EVERY, PAPER_MOMENTUM = 0.045, 0.94, 2, 0.9

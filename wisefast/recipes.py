@@ -14,7 +14,7 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
-from .paper import PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
+from .paper import PAPER_LR, PAPER_FACTOR, PAPER_EVERY, PAPER_PS, RECIPES, paper_epochs
 from .data import wise_dls
 from .learner import wise_learner, top5_accuracy
 from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger
@@ -27,14 +27,14 @@ __all__ = ['recipe_dls', 'wise_recipe', 'scratch_224', 'finetune_512']
 
 # %% ../nbs/05_recipes.ipynb #58e2697b
 def recipe_dls(source_or_dls, size, bs:int, seed=None, num_workers=None, dls_kwargs=None) -> DataLoaders:
-    "`source_or_dls` if it is `DataLoaders`, else `wise_dls` of it with these arguments (`seed` unless `dls_kwargs` has one)"
+    "`source_or_dls` if it is `DataLoaders`, else `wise_dls` of it: these arguments, Caffe preprocessing unless `dls_kwargs` say otherwise"
     if isinstance(source_or_dls, DataLoaders): return source_or_dls
-    kw = dict(size=size, bs=bs, num_workers=num_workers, **(dls_kwargs or {}))
+    kw = {'preprocess': 'caffe', **dict(size=size, bs=bs, num_workers=num_workers), **(dls_kwargs or {})}
     if seed is not None: kw.setdefault('seed', seed)
     return wise_dls(source_or_dls, **kw)
 
 # %% ../nbs/05_recipes.ipynb #585c5622
-@delegates(wise_learner, but=['dls', 'arch', 'head', 'pretrained', 'opt_func', 'lr', 'metrics', 'path', 'wd'])
+@delegates(wise_learner, but=['dls', 'arch', 'head', 'pretrained', 'init', 'ps', 'opt_func', 'lr', 'metrics', 'path', 'wd'])
 def wise_recipe(source_or_dls, # Dataset name or folder (for `wise_dls`), or `DataLoaders`
                 arch:str=_S224['arch'], # timm or Keras architecture name
                 head:str='wise', # Head variant (`HEAD_VARIANTS`)
@@ -45,6 +45,8 @@ def wise_recipe(source_or_dls, # Dataset name or folder (for `wise_dls`), or `Da
                 factor:float=PAPER_FACTOR, # Staircase factor...
                 every:int=PAPER_EVERY, # ...applied every `every` epochs
                 pretrained=False, # ImageNet weights: True (timm's) or a weights file
+                init='paper', # Head initialisation: the reference's Normal(0, 0.01) (see `WiseHead`)
+                ps:float=PAPER_PS, # Dropout of the heads that have one: the paper's 0.5
                 keras_exact:bool=False, # Per-step decay and Keras momentum, as the reference (`fit_staircase`)
                 path='.', # Output folder: history.csv, models/last.pth, models/best.pth
                 resume:bool=False, # Continue from `path/models/last.pth` if it exists
@@ -61,7 +63,7 @@ def wise_recipe(source_or_dls, # Dataset name or folder (for `wise_dls`), or `Da
     dls = recipe_dls(source_or_dls, size, bs, seed, num_workers, dls_kwargs)
     ck = CheckpointCallback(monitor)
     kwargs.setdefault('loss_func', CrossEntropyLossFlat())
-    learn = wise_learner(dls, arch, head=head, pretrained=pretrained, opt_func=KerasSGD if keras_exact else paper_sgd,
+    learn = wise_learner(dls, arch, head=head, pretrained=pretrained, init=init, ps=ps, opt_func=KerasSGD if keras_exact else paper_sgd,
                          lr=lr, wd=0., metrics=[accuracy, top5_accuracy], path=path,
                          cbs=[ck, *([EpochSeed(seed)] if seed is not None else []), *L(cbs)], **kwargs)
     learn.unfreeze()  # all layers trainable from the start, also with pretrained weights

@@ -93,4 +93,3 @@ def fit_staircase(self:Learner, n_epoch:int, lr=PAPER_LR, factor:float=PAPER_FAC
         else: n = n_epoch
         sched = {'lr': SchedStaircase(lrs, factor, every, n)}
         self.fit(n_epoch, lr=lrs, wd=wd, cbs=[ParamScheduler(sched)]+L(cbs))
-
