@@ -50,13 +50,9 @@ def split_indices(labels, n_train:int, n_pretrain:int, seed:int):
     return sorted(tr), sorted(pre)
 
 def make_dls(train, valid, bs=64, size=64, preprocess=None):
-    "fastai `DataLoaders` of `(array, label)` items through `wise_dblock` (stretch to `size`, no augmentation)"
-    from fastai.data.transforms import IndexSplitter, ItemGetter
-    from wisefast.data import wise_dblock, ItemFile
-    items = list(train) + list(valid)
-    db = wise_dblock(size, augment=False, preprocess=preprocess, get_items=lambda _: items, get_x=ItemFile(),
-                     get_y=ItemGetter(1), splitter=IndexSplitter(range(len(train), len(items))))
-    return db.dataloaders(None, bs=bs, num_workers=0)
+    "`wise_dls` of `(array, label)` splits (stretch to `size`, no augmentation)"
+    from wisefast.data import wise_dls
+    return wise_dls(dict(train=train, valid=valid), size=size, bs=bs, augment=False, preprocess=preprocess, num_workers=0)
 
 # ------------------------------------------------------------------------------------------------------------ workflows
 DEFAULT = 'wise (default)'
@@ -151,10 +147,10 @@ def workflows(a):
     return pd.DataFrame(rows), dict(where=where, n_test=len(test), minutes=(time.perf_counter() - t_all) / 60,
                                     command=' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])]))
 
-def against(df, head, base) -> pd.Series:
-    "Per (workflow, budget): mean over the seeds both ran of `head`'s accuracy minus `base`'s, in points"
+def paired(df, head, base) -> pd.Series:
+    "`head`'s test accuracy minus `base`'s in points, per (workflow, budget, seed) both ran"
     acc = df.set_index(['workflow', 'budget', 'seed', 'head']).accuracy.unstack()
-    return 100 * (acc[head] - acc[base]).dropna().groupby(level=[0, 1]).mean()
+    return 100 * (acc[head] - acc[base]).dropna()
 
 def workflows_markdown(df, info, a) -> str:
     from wisefast.experiments import results_markdown
@@ -167,14 +163,11 @@ def workflows_markdown(df, info, a) -> str:
     table = pd.DataFrame({'workflow': [w for w, _ in order], 'budget': [b for _, b in order],
                           'epochs': [a.short if b == 'short' else a.long for _, b in order]})
     for h in heads: table[h] = [f"{100*m:.2f} ± {100*s:.2f}" for m, s in zip(mean[h], sd[h].fillna(0))]
-    paired = df[df['head'] == default].set_index(['workflow', 'budget', 'seed']).accuracy \
-           - df[df['head'] == base].set_index(['workflow', 'budget', 'seed']).accuracy
-    g2 = paired.groupby(level=[0, 1])
-    pmean, psd, pn = 100 * g2.mean(), 100 * g2.std().fillna(0), g2.size()
-    diff = pmean                                                 # paired: over the seeds both heads ran
+    g2 = paired(df, default, base).groupby(level=[0, 1])
+    pmean, psd, pn = g2.mean(), g2.std().fillna(0), g2.size()
     table['default − gap (points)'] = [f"{pmean[k]:+.2f} ± {psd[k]:.2f} (n={pn[k]})" for k in order]
     noise = [k for k in order if abs(pmean[k]) < 2 * psd[k] / np.sqrt(max(pn[k], 1))]
-    ok_all = bool((diff > -0.5).all()); ok_long = bool((diff[[k for k in order if k[1] == 'long']] >= 0).all())
+    ok_all = bool((pmean > -0.5).all()); ok_long = bool((pmean[[k for k in order if k[1] == 'long']] >= 0).all())
     lrs = df[df.workflow == 'lr_find'].groupby('head').lr.median()
     n = info.get('processes', 1)
     ns = df.groupby('head').seed.agg(lambda s: f"{s.min()}–{s.max()}" if s.nunique() > 1 else str(s.min()))
@@ -200,26 +193,14 @@ def workflows_markdown(df, info, a) -> str:
              f"of {len(order)}" + (f" ({', '.join(f'{w} {b}' for w, b in noise)})." if noise else "."),
              "", "Each head against GAP over the cells (paired differences on the seeds both ran, points): " +
              '; '.join(f"{h}: average {d.mean():+.2f}, worst {d.min():+.2f} ({' '.join(d.idxmin())})"
-                       for h, d in ((h, against(df, h, base).reindex(order)) for h in heads if h != base)) + ".",
+                       for h, d in ((h, paired(df, h, base).groupby(level=[0, 1]).mean().reindex(order)) for h in heads if h != base)) + ".",
              "", "`lr_find` suggestions (median over seeds): " +
              ', '.join(f"{h} {v:.1e}" for h, v in lrs.items()), ""]
     return '\n'.join(lines)
 
 # ----------------------------------------------------------------------------------------------------------- throughput
-class TrainTimer:
-    "Seconds of the train phase of one epoch (data loading included, validation excluded)"
-    def __init__(self): self.secs = None
-    def cb(self):
-        from fastai.callback.core import Callback
-        timer = self
-        class _T(Callback):
-            order = -100
-            def before_train(self): self.t0 = time.perf_counter()
-            def after_train(self): timer.secs = time.perf_counter() - self.t0
-        return _T()
-
 def throughput(a):
-    from fastai.vision.all import ImageDataLoaders, Resize, vision_learner
+    from fastai.vision.all import Callback, ImageDataLoaders, Resize, vision_learner
     from wisefast.data import wise_dls
     from wisefast.learner import wise_learner
     from wisefast.datasets import load_fashion_mnist, FASHION_MNIST_CLASSES
@@ -254,8 +235,13 @@ def throughput(a):
                 if step: opt.step()
             return n_train / (time.perf_counter() - t)
         def fit(learn):
-            timer = TrainTimer()
-            with quiet(), learn.no_bar(): learn.fit(1, 1e-4, cbs=timer.cb())
+            "images/s of one epoch's train phase (data loading included, validation not)"
+            class Timer(Callback):
+                order = -100
+                def before_train(self): self.t0 = time.perf_counter()
+                def after_train(self): self.secs = time.perf_counter() - self.t0
+            timer = Timer()
+            with quiet(), learn.no_bar(): learn.fit(1, 1e-4, cbs=timer)
             return len(learn.dls.train) * learn.dls.train.bs / timer.secs
         fit(wl); fit(vl); limit(torch.contiguous_format)                       # warm-up: workers, allocator, caches
         for r in range(a.repeats):

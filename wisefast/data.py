@@ -136,7 +136,7 @@ def _split_items(splits, valid_pct, test_as_valid, seed, n_per_class, check_imag
 
 # %% ../nbs/02b_data.ipynb #39740ab9
 @delegates(wise_dblock, but=['get_items', 'get_x', 'get_y', 'splitter'])
-def wise_dls(source, # Dataset name ('intel', 'mit_indoor', 'imagenet70', 'fashion_mnist') or a folder
+def wise_dls(source, # Dataset name ('intel', 'mit_indoor', 'imagenet70', 'fashion_mnist'), a folder, or splits {'train': [(x, label)], ...}
              size=224, # Target size: int or (height, width)
              bs:int=70, # Batch size (the paper's 224 px recipe)
              valid_pct:float=0.1, # Fraction of each class of the training split held out for validation
@@ -154,7 +154,7 @@ def wise_dls(source, # Dataset name ('intel', 'mit_indoor', 'imagenet70', 'fashi
     "`DataLoaders` for `source`, stratified validation split; test split in `dls.test_items`, dropped files in `dls.skipped`."
     if download and str(source) in KAGGLE_DATASETS: path = download_dataset(source, path)
     elif download and str(source) == 'fashion_mnist': path = fashion_mnist_path(path, download=True)
-    splits = dataset_items(source, path)
+    splits = source if isinstance(source, dict) else dataset_items(source, path)
     train, valid, test, skipped = _split_items(splits, valid_pct, test_as_valid, seed, n_per_class, check_images)
     db_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in inspect.signature(wise_dblock).parameters}
     items = train + valid      # passed through `get_items`: `DataBlock` formats its source into a string (slow for arrays)
