@@ -28,7 +28,7 @@ $(STAMP):
 	rm -f $(VENV)/.installed-* && touch $@
 
 train: setup
-	$(BIN)/wisefast train
+	$(BIN)/wisefast train $(ARGS)
 
 # every notebook runs once, as `nbdev-test` runs it (slow cells skipped), and becomes a page of the site the docs tests check
 test: setup

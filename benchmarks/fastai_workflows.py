@@ -49,10 +49,39 @@ def split_indices(labels, n_train:int, n_pretrain:int, seed:int):
         tr += list(idx[:n_train]); pre += list(idx[n_train:n_train + n_pretrain])
     return sorted(tr), sorted(pre)
 
+def fashion_mnist(n_test=None):
+    "`(train images, train labels, class names, [(test image, name)], where)`: the full dataset, else the sample"
+    from wisefast.datasets import fashion_mnist_path, is_sample, load_fashion_mnist, FASHION_MNIST_CLASSES
+    with quiet(): root = fashion_mnist_path()
+    data = load_fashion_mnist(root)
+    (xs, ys), (xt, yt) = data['train'], data['test']
+    names = np.array(FASHION_MNIST_CLASSES)
+    test = list(zip(xt, names[yt]))
+    if n_test: test = [test[i] for i in split_indices(yt, n_test, 0, 0)[0]]
+    return xs, ys, names, test, 'sample shipped with wisefast' if is_sample(root) else 'full dataset'
+
 def make_dls(train, valid, bs=64, size=64, preprocess=None):
     "`wise_dls` of `(array, label)` splits (stretch to `size`, no augmentation)"
     from wisefast.data import wise_dls
     return wise_dls(dict(train=train, valid=valid), size=size, bs=bs, augment=False, preprocess=preprocess, num_workers=0)
+
+def seeded_runs(a, configs, run) -> tuple:
+    """`run(dls, test, **config)` (a dict of results) for every config of `configs`, on `a.n_train` images per class
+    drawn with each seed of `a`; the same batches for every config of a seed. `(rows as a DataFrame, info)`"""
+    xs, ys, names, test, where = fashion_mnist(a.n_test)
+    print(f"Fashion-MNIST ({where}): {a.n_train}/class training, {len(test)} test images, {a.size} px", flush=True)
+    rows, t_all = [], time.perf_counter()
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
+        tr, _ = split_indices(ys, a.n_train, 0, seed)
+        dls = make_dls(list(zip(xs[tr], names[ys[tr]])), test[:a.n_valid], size=a.size)
+        for cfg in configs:
+            t = time.perf_counter()
+            reseed(dls, seed)
+            with quiet(): res = run(dls, test, **cfg)
+            rows.append(dict(seed=seed, **cfg, **res, seconds=time.perf_counter() - t))
+            print(f"  seed {seed} {' '.join(map(str, cfg.values()))}: {res}  {rows[-1]['seconds']:.0f} s", flush=True)
+            if a.csv: _write(a.csv, pd.DataFrame(rows).to_csv(index=False))
+    return pd.DataFrame(rows), dict(where=where, n_test=len(test), minutes=(time.perf_counter() - t_all) / 60)
 
 # ------------------------------------------------------------------------------------------------------------ workflows
 DEFAULT = 'wise (default)'
@@ -107,17 +136,10 @@ def run_one(dls, test, arch, kw, workflow, epochs, seed, body_file, lr_cache):
     return acc, lr
 
 def workflows(a):
-    from wisefast.datasets import fashion_mnist_path, is_sample, load_fashion_mnist, FASHION_MNIST_CLASSES
     import timm
-    with quiet(): root = fashion_mnist_path()
-    data = load_fashion_mnist(root)
-    (xs, ys), (xt, yt) = data['train'], data['test']
-    names = np.array(FASHION_MNIST_CLASSES)
-    test = list(zip(xt, names[yt]))
-    if a.n_test: test = [test[i] for i in split_indices(yt, a.n_test, 0, 0)[0]]
+    xs, ys, names, test, where = fashion_mnist(a.n_test)
     runs, rows, lr_cache = head_runs(), [], {}
     if a.heads: runs = {k: v for k, v in runs.items() if k in a.heads.split(',')}
-    where = 'sample shipped with wisefast' if is_sample(root) else 'full dataset'
     print(f"Fashion-MNIST ({where}): {a.n_train}/class training, {a.n_pretrain}/class pre-training, "
           f"{len(test)} test images; {a.arch} at {a.size} px; heads {list(runs)}", flush=True)
     t_all = time.perf_counter()
@@ -146,6 +168,16 @@ def workflows(a):
                         if a.csv: _write(a.csv, pd.DataFrame(rows).to_csv(index=False))
     return pd.DataFrame(rows), dict(where=where, n_test=len(test), minutes=(time.perf_counter() - t_all) / 60,
                                     command=' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])]))
+
+def mean_sd(x, digits:int=4) -> str:
+    "`mean ± sd (each value)` of accuracies `x`"
+    x = list(x)
+    return (f"{np.mean(x):.{digits}f} ± {np.std(x, ddof=1) if len(x) > 1 else 0:.{digits}f} "
+            f"({', '.join(f'{v:.3f}' for v in x)})")
+
+def mean_se(d) -> tuple:
+    "Mean and standard error of paired differences `d` (NaN for one)"
+    return float(np.mean(d)), float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float('nan')
 
 def paired(df, head, base) -> pd.Series:
     "`head`'s test accuracy minus `base`'s in points, per (workflow, budget, seed) both ran"

@@ -29,3 +29,23 @@ def test_fastai_workflows_smoke():
     for row in ('wise_learner', 'vision_learner', 'forward+backward, channels-last'):
         assert re.search(rf'\| {re.escape(row)} \| \d+ \|', r.stdout), row
     assert re.search(r'wise_learner / vision_learner: [\d.]+×', r.stdout)
+
+def test_backbones_smoke():
+    "benchmarks/backbones.py: the family table and the ViT heads study run (tiny budgets, nothing written)"
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1'}
+    r = subprocess.run([sys.executable, 'benchmarks/backbones.py', '--smoke'], cwd=ROOT, env=env, check=True,
+                       capture_output=True, text=True, timeout=900)
+    assert re.search(r'\| Swin +\| `swin_tiny_patch4_window7_224` +\| NHWC +\| 768×2×2 ', r.stdout)
+    assert re.search(r'\| ViT +\| `vit_tiny_patch16_224` +\| NLC +\| 192×4×4 ', r.stdout)
+    for head in ('class token (timm)', 'gap', 'wise'): assert re.search(rf'\| {re.escape(head)} \| 0\.\d+ ± ', r.stdout), head
+
+def test_recalibration_smoke():
+    "benchmarks/recalibration.py: the overhead table and the study run (tiny budgets, nothing written)"
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1'}
+    r = subprocess.run([sys.executable, 'benchmarks/recalibration.py', '--smoke'], cwd=ROOT, env=env, check=True,
+                       capture_output=True, text=True, timeout=900)
+    for arch in ('resnet18', 'densenet121'):
+        for kind in ('none', 'se', 'ms_sar'):
+            assert re.search(rf'\| {arch} +\| {kind} +\| [\d.]+ M +\| [+\d.]+% ', r.stdout), (arch, kind)
+    for bb in ('test_resnet', 'small DenseNet'):
+        for head in ('gap', 'wise'): assert re.search(rf'\| {bb} \| {head} \| 0\.\d+ ± ', r.stdout), (bb, head)

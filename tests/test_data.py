@@ -76,8 +76,9 @@ def test_stratified_split_properties():
     assert all(cnt[f'c{k}'] == 20 for k in range(5)) and cnt['rare'] == 2
     assert stratified_split(items, 0.2, seed=1) == (tr, va)
     assert stratified_split(items, 0.2, seed=2) != (tr, va)
-    with pytest.warns(UserWarning, match='stratified split impossible'):
-        stratified_split(items + [(9999, 'single')], 0.2, seed=1)
+    with pytest.warns(UserWarning, match='single have a single image: kept for training'):   # not a KeyError later
+        tr2, va2 = stratified_split(items + [(9999, 'single')], 0.2, seed=1)
+    assert (9999, 'single') in tr2 and (tr2, va2) == (tr + [(9999, 'single')], va)
 
 
 def test_folder_sources(tmp_path):

@@ -134,7 +134,7 @@ def table3(rotation_range=360., width_shift_range=0.1, height_shift_range=0.1, z
                                 vertical_flip, fill_mode, cval))
     tfms.append(KerasColor(channel_shift_range, brightness_range))
     aug = A.Compose(tfms, p=p)
-    if seed is not None: aug.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    if seed is not None: aug.set_random_state(np.random.default_rng(seed), random.Random(seed)); aug.seed = seed
     return aug
 
 # %% ../nbs/01_augment.ipynb #ba82cea5
@@ -149,15 +149,17 @@ class AlbumentationsTransform(ItemTransform):
     split_idx,order = 0,2   # after `Resize` (order 1), before `ToTensor` (order 5)
     def __init__(self, aug): store_attr(); self._seed = None
 
-    def _reseed_in_worker(self):
-        "Give each DataLoader worker (and each epoch's workers) its own albumentations random state."
+    def _reseed(self):
+        "Seed albumentations from torch: a DataLoader worker from its seed, the main process from `torch.initial_seed()`."
         info = torch.utils.data.get_worker_info()
-        if info is None or info.seed == self._seed: return
-        self._seed = info.seed
-        self.aug.set_random_state(np.random.default_rng(info.seed), random.Random(info.seed))
+        seed = info.seed if info is not None else torch.initial_seed()      # `set_seed(s)` makes the main process's `s`
+        if seed == self._seed: return
+        first, self._seed = self._seed is None, seed
+        if info is None and first and getattr(self.aug, 'seed', None) is not None: return   # its own seed, until torch's changes
+        self.aug.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
     def encodes(self, x):
-        self._reseed_in_worker()
+        self._reseed()
         items = list(x) if isinstance(x, (tuple, list)) else [x]        # `ItemTransform` passes tuples as lists
         i = next(i for i, o in enumerate(items) if isinstance(o, (PILImage, TensorImage)))
         j = next((j for j, o in enumerate(items) if isinstance(o, (PILMask, TensorMask))), None)

@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/callbacks.html.md"""
 
 # %% ../nbs/04a_callbacks.ipynb #c04a0004
 from __future__ import annotations
-import os, random
+import contextlib, os, pickle, random
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -21,13 +21,26 @@ from fastai.learner import Learner
 from fastai.torch_core import get_model, rank_distrib, set_seed
 
 # %% auto #0
-__all__ = ['TRAINING_CBS', 'write_atomic', 'CheckpointCallback', 'EpochSeed', 'HistoryLogger', 'plot_history']
+__all__ = ['TRAINING_CBS', 'atomic_file', 'write_atomic', 'savefig_atomic', 'CheckpointCallback', 'EpochSeed', 'HistoryLogger',
+           'plot_history']
 
 # %% ../nbs/04a_callbacks.ipynb #c04a0008
+@contextlib.contextmanager
+def atomic_file(path, mode:str='wb'):
+    "fastcore's `atomic_save`, on disk before the rename: a kill or a crash at any moment leaves the old file or the new one, whole"
+    with atomic_save(path, mode) as f:
+        yield f
+        f.flush(); os.fsync(f.fileno())
+
 def write_atomic(path, text:str) -> Path:
-    "Write `text` to `path` atomically (fastcore's `atomic_save`): a reader never sees half a file, a kill leaves the old one"
-    with atomic_save(path, 'w') as f: f.write(text)
+    "Write `text` to `path` atomically (`atomic_file`): a reader never sees half a file, a kill leaves the old one"
+    with atomic_file(path, 'w') as f: f.write(text)
     return Path(path)
+
+def savefig_atomic(fig, fname, **kwargs) -> Path:
+    "`fig.savefig(fname, **kwargs)` written atomically (`atomic_file`), in the format `fname`'s suffix names"
+    with atomic_file(fname) as f: fig.savefig(f, format=Path(fname).suffix[1:] or None, **kwargs)
+    return Path(fname)
 
 # %% ../nbs/04a_callbacks.ipynb #d5626093
 def _safe_load(file, device):
@@ -37,26 +50,40 @@ def _safe_load(file, device):
     with torch.serialization.safe_globals(ok): return torch.load(file, map_location=device, weights_only=True)
 
 # %% ../nbs/04a_callbacks.ipynb #72441bad
+def _vocab(dls):
+    "The class names of `dls` as strings, or `None`"
+    v = getattr(dls, 'vocab', None)
+    return None if v is None else [str(o) for o in v]
+
 @patch
 def save_checkpoint(self:Learner, file, epoch:int, with_opt:bool=True, **extra) -> Path:
-    "Atomically save weights, optimizer state (if `with_opt`), `epoch` and `extra` to `file` in `path/model_dir`"
+    "Atomically save weights, optimizer state (if `with_opt`), the classes, `epoch` and `extra` to `file` in `path/model_dir`"
     file = self.path/self.model_dir/Path(file).with_suffix('.pth')
     if rank_distrib(): return file
     state = dict(model=get_model(self.model).state_dict(), epoch=epoch, **extra)
+    if (vocab := _vocab(self.dls)) is not None: state['vocab'] = vocab     # checked by `load_checkpoint`
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
-    with atomic_save(file) as f:
-        torch.save(state, f)
-        f.flush(); os.fsync(f.fileno())                       # on disk before the rename
+    with atomic_file(file) as f: torch.save(state, f)
     return file
 
 # %% ../nbs/04a_callbacks.ipynb #81730b1f
 @patch
 def load_checkpoint(self:Learner, file, with_opt:bool=True) -> dict:
-    "Load a `save_checkpoint` file into the model (and optimizer); return the rest (`epoch`, ...)"
+    "Load a `save_checkpoint` file (of these classes) into the model (and optimizer); return the rest (`epoch`, ...)"
     file = self.path/self.model_dir/Path(file).with_suffix('.pth')
     if not file.exists(): raise FileNotFoundError(f"No checkpoint at {file}: train without resuming first, or check the output folder")
-    state = _safe_load(file, getattr(self.dls, 'device', None) or 'cpu')
-    get_model(self.model).load_state_dict(state.pop('model'))
+    try: state = _safe_load(file, getattr(self.dls, 'device', None) or 'cpu')
+    except (EOFError, RuntimeError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{file} is damaged ({str(e)[:200]}): remove it to train from the start") from None
+    saved, have = state.pop('vocab', None), _vocab(self.dls)
+    if saved is not None and have is not None and saved != have:
+        diff = next(((a, b) for a, b in zip(saved, have) if a != b), (len(saved), len(have)))
+        raise ValueError(f"{file} was trained on other classes than these data's ({diff[0]!r} where they have {diff[1]!r}; "
+                         f"{len(saved)} vs {len(have)} classes): resuming would mix up the labels. Resume on the same "
+                         "data, or train into another folder")
+    try: get_model(self.model).load_state_dict(state.pop('model'))
+    except RuntimeError as e: raise ValueError(f"{file} holds the weights of another model ({str(e).splitlines()[0][:200]}): "
+                                               "resume with the same architecture, head and size, or train into another folder") from None
     opt = state.pop('opt', None)
     if with_opt and opt is not None:
         if self.opt is None: self.create_opt()
@@ -108,30 +135,33 @@ class EpochSeed(Callback):
 
 # %% ../nbs/04a_callbacks.ipynb #bac587c3
 class HistoryLogger(CSVLogger):
-    "`CSVLogger` to `path/fname` that, from `start_epoch` > 0, continues the existing history"
+    "`CSVLogger` to `path/fname`, rewritten atomically each epoch; from `start_epoch` > 0 it continues the existing history"
     def __init__(self, fname='history.csv', start_epoch:int=0):
         super().__init__(fname, append=bool(start_epoch))
         store_attr('start_epoch')
 
-    def before_fit(self): self.file = None  # opened at the first training epoch: `learn.validate()` also sends `before_fit`
+    def before_fit(self): self.lines = None  # read at the first training epoch: `learn.validate()` also sends `before_fit`
 
     def before_train(self):
-        "On the first epoch, rewrite the file with the header and the rows of the epochs before `start_epoch`"
-        if self.file is not None or hasattr(self, 'gather_preds'): return
+        "On the first epoch: the header and the rows of the epochs before `start_epoch` already in the file"
+        if self.lines is not None or hasattr(self, 'gather_preds'): return
         file = self.path/self.fname
         old = file.read_text().splitlines()[1:] if self.start_epoch and file.exists() else []
         keep = [l for l in old if l.split(',')[0].isdigit() and int(l.split(',')[0]) < self.start_epoch]
-        file.parent.mkdir(parents=True, exist_ok=True)
-        self.file = file.open('w')
-        self.file.write('\n'.join([','.join(self.recorder.metric_names), *keep]) + '\n')
+        self.lines = [','.join(self.recorder.metric_names), *keep]
+        self._write()
         self.old_logger,self.learn.logger = self.logger,self._write_line
 
-    def after_fit(self):
-        if self.file is not None: super().after_fit(); self.file = None
+    def _write(self): write_atomic(self.path/self.fname, '\n'.join(self.lines) + '\n')
 
-    def __getstate__(self):
-        "Pickle without the (open or closed) file handle, so that `Learner.export` works after training"
-        return {k: v for k, v in self.__dict__.items() if k != 'file'}
+    def _write_line(self, log):
+        "Add the row of `log` to the file, then call the old logger"
+        self.lines.append(','.join(str(t) for t in log))
+        self._write()
+        self.old_logger(log)
+
+    def after_fit(self):
+        if self.lines is not None: self.learn.logger,self.lines = self.old_logger,None
 
 # %% ../nbs/04a_callbacks.ipynb #430790a3
 def plot_history(history, fname=None, figsize=(10, 4)):
@@ -147,7 +177,9 @@ def plot_history(history, fname=None, figsize=(10, 4)):
         for c in accs: axs[0, 1].plot(df.epoch + 1, df[c], marker='.', label=c)
         axs[0, 1].set(xlabel='epoch', title='validation accuracy', ylim=(0, 1)); axs[0, 1].legend()
     fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=100); plt.close(fig)
+    if fname is not None:
+        savefig_atomic(fig, fname, dpi=100)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/04a_callbacks.ipynb #c04a0006

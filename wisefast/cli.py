@@ -6,17 +6,17 @@ Docs: https://wisefast.github.io/wisefast/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #d93b8263
 from __future__ import annotations
-import argparse, math, os, sys, time, warnings
+import argparse, hashlib, math, os, sys, time, warnings
 from pathlib import Path
-from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
+from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, RECALIBRATION_KINDS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 # Only this light module and `wisefast.paper` load at import: torch, fastai and the rest of wisefast take seconds, so
 # each command imports what it needs when it runs, and `wisefast --help` and mistakes in the options answer at once.
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'QUICK_JOB', 'COMMANDS', 'CLIError', 'ArgumentParser', 'int_at_least', 'positive_float', 'n_per_class',
-           'run_command', 'add_recipe_args', 'train_parser', 'train_config', 'load_data', 'train', 'train_main',
-           'recipe_main', 'predict_parser', 'image_files', 'predict', 'predict_main', 'compare_parser', 'compare_main',
-           'gradcam_parser', 'gradcam_main', 'main']
+__all__ = ['USER_ERRORS', 'QUICK_JOB', 'RUN_FILES', 'COMMANDS', 'CLIError', 'ArgumentParser', 'int_at_least', 'positive_float',
+           'n_per_class', 'run_command', 'add_recipe_args', 'train_parser', 'train_config', 'load_data', 'train',
+           'train_main', 'recipe_main', 'predict_parser', 'image_files', 'predict', 'predict_main', 'compare_parser',
+           'compare_main', 'gradcam_parser', 'gradcam_main', 'main']
 
 # %% ../nbs/10_cli.ipynb #c1e0a001
 class CLIError(Exception):
@@ -116,9 +116,14 @@ def train_parser() -> argparse.ArgumentParser:
     a('--size', type=int_at_least(1), help="image size in pixels (recipe default: 224 or 512)")
     a('--bs', type=int_at_least(1), help="batch size (recipe default: 70 or 15)")
     a('--pool', type=int_at_least(1), help="pre-pool size of the head (default: from the feature map size)")
-    a('--out', help="output folder (default: runs/DATA-ARCH-HEAD, DATA the data actually used)")
-    a('--resume', action='store_true', help="continue from OUT/models/last.pth if it exists")
+    a('--out', help="output folder (default: runs/DATA-ARCH-HEAD, DATA the dataset used, or a folder's name and a hash of its path)")
+    a('--resume', action='store_true', help="continue the run in OUT from OUT/models/last.pth if it exists")
+    a('--overwrite', action='store_true', help="replace the run already in OUT (without it, or --resume, OUT must hold no run)")
     a('--fp16', action=argparse.BooleanOptionalAction, help="mixed precision on a CUDA GPU (default: off)")
+    a('--recalibration', choices=RECALIBRATION_KINDS, help="gates inside the backbone's residual/dense blocks: "
+      "ms_sar (MS-SAR, inspired by its abstract) or se (timm's SE); ResNet and DenseNet families")
+    a('--push-to-hub', metavar='ORG/NAME', help="at the end, upload the model (safetensors, config.json, model card) "
+      "to the Hugging Face Hub; needs `hf auth login` or HF_TOKEN")
     add_recipe_args(p, pretrained=None, augment=None)
     return p
 
@@ -142,7 +147,19 @@ def _source(data:str, path=None) -> tuple:
     folder = Path(data).expanduser()
     if not folder.is_dir():
         raise CLIError(f"--data {data!r} is neither an image folder nor one of the datasets {', '.join(DATASETS)}, digits")
-    return folder, folder.resolve().name
+    path = folder.resolve()                  # two `train` folders of two datasets: two run folders
+    return folder, f"{path.name}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
+
+RUN_FILES = ('export.pkl', 'history.csv', 'curves.png', 'skipped.txt', 'models/*.pth')   # what `wisefast train` writes
+
+def _previous_run(out:Path, resume:bool, overwrite:bool) -> list:
+    "The files of a run in `out` that `overwrite` replaces; a `CLIError` if there are some and neither `resume` nor `overwrite`"
+    if resume and overwrite: raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
+    old = [f for pat in RUN_FILES for f in sorted(out.glob(pat))]
+    if old and not (resume or overwrite):
+        raise CLIError(f"{out} already holds a run ({', '.join(str(f.relative_to(out)) for f in old)}): pass --resume to "
+                       "continue it, --overwrite to replace it, or another --out")
+    return [] if resume else old
 
 def _dls_kwargs(cfg:dict) -> dict:
     "`wise_dls` arguments from the data options of `add_recipe_args` (`cfg`: parsed options as a dict)"
@@ -150,19 +167,37 @@ def _dls_kwargs(cfg:dict) -> dict:
     return dict(n_per_class=cfg.get('n_per_class'), augment=aug, preprocess=cfg['preprocess'],
                 test_as_valid=cfg['test_as_valid'], path=cfg.get('path'), seed=cfg['seed'], num_workers=cfg.get('workers'))
 
-def _check_model(arch:str, size, heads, pool=None):
+def _check_model(arch:str, size, heads, pool=None, recalibration=None):
     "Build each of `heads` on `arch` for `size` px images once, so an unknown name or a size too small stops us now"
     from wisefast.models import create_wise_model
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                      # the real model warns again, once
-        for h in heads: create_wise_model(arch, 2, size=size, head=h, pool=pool)
+        for h in heads: create_wise_model(arch, 2, size=size, head=h, pool=pool, recalibration=recalibration)
+
+def _check_hub(repo_id:str):
+    "Stop before training if `--push-to-hub` could not upload at the end: an id that is not 'org/name', or no credentials"
+    from wisefast.hub import check_push
+    check_push(repo_id)
+
+def _push(learn, cfg:dict, out:Path, name:str, epochs:int):
+    "Upload the trained model with its card; if that fails, say how to upload the folder written for it later"
+    from wisefast.hub import save_pretrained, push_to_hub
+    kw = dict(dataset=name, history=out/'history.csv', curves=out/'curves.png',
+              recipe=f"`wisefast train` ({cfg['recipe']}): {epochs} epochs at {cfg['size']} px, batches of {cfg['bs']}, "
+                     f"SGD (momentum 0.9) from lr {cfg['lr']} ×{cfg['factor']} every {cfg['every']} epochs"
+                     f"{', from ImageNet weights' if cfg['pretrained'] else ', from scratch'}.")
+    folder = save_pretrained(learn, out/'hub', repo_id=cfg['push_to_hub'], **kw)
+    try: url = push_to_hub(learn, cfg['push_to_hub'], **kw)
+    except Exception as e:
+        raise CLIError(f"the upload to {cfg['push_to_hub']} failed ({e}); the model is saved: upload {folder} later with "
+                       f"`hf upload {cfg['push_to_hub']} {folder}`", code=1) from None
+    print(f"Uploaded to https://huggingface.co/{cfg['push_to_hub']} ({url})")
 
 def load_data(source, size, bs:int, cfg:dict):
     "`wise_dls` of `source` for the options `cfg`; a batch size larger than the training set shrinks to it, with a warning"
     from wisefast.data import wise_dls
     dls = wise_dls(source, size=size, bs=bs, **_dls_kwargs(cfg))
     n = len(dls.train_ds)
-    if n == 0: raise CLIError(f"{source}: no training images")
     if bs > n:
         warnings.warn(f"--bs {bs} is larger than the {n} training images: training with batches of {n}")
         dls.loaders[0] = dls.train.new(bs=n)
@@ -186,17 +221,20 @@ def train(cfg:dict):
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
     source, name = _source(cfg['data'], cfg.get('path'))
     out = Path(cfg.get('out') or f"runs/{name}-{cfg['arch']}-{cfg['head']}").expanduser()
-    _check_model(cfg['arch'], cfg['size'], [cfg['head']], cfg.get('pool'))
+    old = _previous_run(out, cfg['resume'], cfg.get('overwrite', False))
+    _check_model(cfg['arch'], cfg['size'], [cfg['head']], cfg.get('pool'), cfg.get('recalibration'))
+    if cfg.get('push_to_hub'): _check_hub(cfg['push_to_hub'])      # before hours of training, not after
     fp16 = cfg.get('fp16')
     if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a CUDA GPU: training in fp32"); fp16 = False
     dls = load_data(source, cfg['size'], cfg['bs'], cfg)
     epochs = cfg.get('epochs') or paper_epochs(cfg['recipe'], cfg['data'])
+    for f in old: f.unlink()                                 # --overwrite, once the options and the data are known good
     t0 = time.time()
     try:
         learn = getattr(recipes, cfg['recipe'])(dls, arch=cfg['arch'], head=cfg['head'], epochs=epochs,
                         pretrained=cfg['pretrained'], pool=cfg.get('pool'), lr=cfg['lr'], factor=cfg['factor'],
                         every=cfg['every'], keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'],
-                        seed=cfg['seed'], init=cfg.get('init', 'paper'),
+                        seed=cfg['seed'], init=cfg.get('init', 'paper'), recalibration=cfg.get('recalibration'),
                         cbs=[TerminateOnNaNCallback(), *([MixedPrecision()] if fp16 else [])])
     except KeyboardInterrupt:
         raise CLIError(f"interrupted: the same command with --resume continues from the last finished epoch "
@@ -208,7 +246,9 @@ def train(cfg:dict):
         raise CLIError(f"training diverged: the loss became NaN or infinite in epoch {learn.epoch + 1}. Try a lower "
                        f"--lr than {cfg['lr']}. Nothing was exported.", code=1)
     last, best = hist.iloc[-1], hist.loc[hist.accuracy.idxmax()]
-    rows = [('data', f"{name} ({len(dls.train_ds)} training, {len(dls.valid_ds)} validation images)"),
+    n_bad = sum(getattr(dls, 'skipped', {}).values())
+    rows = [('data', f"{name} ({len(dls.train_ds)} training, {len(dls.valid_ds)} validation images"
+                     f"{f'; {n_bad} unreadable files skipped, listed in skipped.txt' if n_bad else ''})"),
             ('epochs', len(hist)), ('train_loss', float(last.train_loss)), ('valid_loss', float(last.valid_loss)),
             ('valid accuracy', float(last.accuracy)), ('valid top-5 accuracy', float(last.top5_accuracy)),
             (f'best valid accuracy (epoch {int(best.epoch) + 1})', float(best.accuracy))]
@@ -220,7 +260,8 @@ def train(cfg:dict):
     plot_history(out/'history.csv', out/'curves.png')
     export_learner(learn, 'export.pkl', drop_cbs=(*TRAINING_CBS, TerminateOnNaNCallback))
     print(f"\nOutputs in {out}/: export.pkl (model, `wisefast predict {out}/export.pkl IMAGES`), history.csv, "
-          "curves.png, models/last.pth (resume with --resume), models/best.pth")
+          "curves.png, skipped.txt (unreadable files left out), models/last.pth (resume with --resume), models/best.pth")
+    if cfg.get('push_to_hub'): _push(learn, cfg, out, name, epochs)
     return learn
 
 def train_main(argv=None) -> int:
@@ -244,8 +285,11 @@ def recipe_main(recipe:str, argv=None, prog:str|None=None, description:str|None=
 def predict_parser() -> argparse.ArgumentParser:
     "Arguments of `wisefast predict`"
     p = ArgumentParser(prog='wisefast predict', description="Print the predicted class and its probability "
-                       "for each image (folders are searched recursively).")
-    p.add_argument('model', help="exported model (export.pkl from `wisefast train` or `compare`), or the run folder holding it")
+                       "for each image (folders are searched recursively). A file that is not a readable image is marked "
+                       "unreadable, and the exit code is then 1.")
+    p.add_argument('model', help="exported model (export.pkl from `wisefast train` or `compare`), the run folder holding it, "
+                   "a .safetensors file (`save_weights`), a `save_pretrained` folder, or a Hugging Face Hub id "
+                   "(org/name or hf-hub:org/name; the last three load no pickle)")
     p.add_argument('images', nargs='+', help="image files or folders")
     p.add_argument('--bs', type=int_at_least(1), default=32, help="batch size (default: 32)")
     p.add_argument('--cpu', action='store_true', help="run on the CPU even if a GPU is available")
@@ -262,24 +306,47 @@ def image_files(paths) -> list:
         else: raise FileNotFoundError(f"{p}: no such image file or folder")
     return res
 
-def predict(model, images, bs:int=32, cpu:bool=False) -> list:
-    "(file, class, probability) for each image in `images` (files or folders) with the exported `model`"
+def _classifier(model, bs:int, cpu:bool) -> tuple:
+    "(function giving the class probabilities of a list of files, class names) of `model` (see `predict_parser`)"
+    import torch
+    path = Path(model).expanduser()
+    if (path/'config.json').is_file() or (not path.exists() and '/' in str(model) and path.suffix != '.pkl'):
+        from wisefast.hub import from_pretrained                 # a `save_pretrained` folder or a Hub id
+        learn = from_pretrained(model, cpu=cpu or None, bs=bs)
+        def probs(fs):
+            with learn.no_bar(): return learn.get_preds(dl=learn.dls.test_dl([Path(f) for f in fs], bs=bs))[0]
+        return probs, learn.dls.vocab
+    if path.suffix == '.safetensors':
+        from wisefast.export import wise_model_from_safetensors, predict_files
+        m = wise_model_from_safetensors(model, 'cpu' if cpu or not torch.cuda.is_available() else 'cuda')
+        return (lambda fs: predict_files(m, fs, bs)), m.vocab or [str(i) for i in range(m.cfg['n_out'])]
     from wisefast.export import load_exported
     learn = load_exported(model, cpu=cpu or None)
+    def probs(fs):
+        # `wise_dls` items are (x, label) tuples read with `ItemGetter(0)`: give the files in the same form
+        dl = learn.dls.test_dl([(f,) for f in fs], bs=bs, num_workers=0)
+        with learn.no_bar(): return learn.get_preds(dl=dl)[0]
+    return probs, learn.dls.vocab
+
+def predict(model, images, bs:int=32, cpu:bool=False) -> list:
+    "(file, class, probability) for each image in `images` (files or folders) with `model`; class `None`: not a readable image"
+    from wisefast.images import scan_images
+    probs, vocab = _classifier(model, bs, cpu)
     files = image_files(images)
-    if not files: return []
-    # `wise_dls` items are (x, label) tuples read with `ItemGetter(0)`: give the files in the same form
-    dl = learn.dls.test_dl([(f,) for f in files], bs=bs, num_workers=0)
-    with learn.no_bar(): probs, _ = learn.get_preds(dl=dl)
-    p, idx = probs.max(1)
-    return [(f, learn.dls.vocab[i], float(q)) for f, i, q in zip(files, idx.tolist(), p)]
+    bad = set(scan_images(files, full=True))                # never a class for a file the model could not see
+    good = [f for f in files if f not in bad]
+    p, idx = probs(good).max(1) if good else (None, None)
+    res = {f: (vocab[i], float(q)) for f, i, q in zip(good, idx.tolist(), p)} if good else {}
+    return [(f, *res.get(f, (None, math.nan))) for f in files]
 
 def predict_main(argv=None) -> int:
-    "`wisefast predict`: one line per image, file, class and probability, tab-separated"
+    "`wisefast predict`: one line per image, file, class and probability, tab-separated; exit code 1 if some files were unreadable"
     a = predict_parser().parse_args(argv)
     res = predict(a.model, a.images, a.bs, a.cpu)
     if not res: raise CLIError(f"no image files in {' '.join(a.images)}")
-    for f, c, p in res: print(f"{f}\t{c}\t{p:.4f}")
+    for f, c, p in res: print(f"{f}\t{c}\t{p:.4f}" if c is not None else f"{f}\tunreadable\t-")
+    if n_bad := sum(c is None for _, c, _ in res):
+        raise CLIError(f"{n_bad} of {len(res)} file(s) are not readable images (marked unreadable): no class given", code=1)
 
 # %% ../nbs/10_cli.ipynb #0f484b06
 def compare_parser() -> argparse.ArgumentParser:

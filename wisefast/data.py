@@ -7,7 +7,7 @@ Docs: https://wisefast.github.io/wisefast/data.html.md"""
 # %% ../nbs/02b_data.ipynb #af64dfdb
 from __future__ import annotations
 import inspect, math, warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 import numpy as np
 import torch
@@ -79,6 +79,7 @@ def wise_dblock(size=224, # Target size: int or (height, width)
                 resample='nearest', # Resampling for the resize: 'nearest' (paper), 'bilinear', ... or a Pillow constant
                 item_tfms=None, # Extra item transforms
                 batch_tfms=None, # Extra batch transforms
+                vocab=None, # Class names in order (fastai's `CategoryBlock(vocab=)`; default: sorted labels)
                 get_items=get_image_files, get_y=parent_label, **kwargs) -> DataBlock:
     "A `DataBlock` of (image, category): load and resize, Table 3 on the training set, float, preprocessing."
     aug_items, aug_batch = _augment_tfms(augment)
@@ -89,7 +90,7 @@ def wise_dblock(size=224, # Target size: int or (height, width)
     item_tfms = [*resize_tfms, *aug_items, *listify(item_tfms)]
     batch_tfms = [IntToFloatTensor(), *aug_batch, *([Preprocess(preprocess)] if preprocess else []), *listify(batch_tfms)]
     kwargs.setdefault('dl_type', WiseDL)
-    return DataBlock(blocks=(x_block, CategoryBlock), get_items=get_items, get_y=get_y,
+    return DataBlock(blocks=(x_block, CategoryBlock(vocab=vocab)), get_items=get_items, get_y=get_y,
                      item_tfms=item_tfms, batch_tfms=batch_tfms, **kwargs)
 
 # %% ../nbs/02b_data.ipynb #f1699e01
@@ -103,30 +104,49 @@ def _per_class(items, n, seed=None) -> list:
     return [items[i] for i in keep]
 
 def stratified_split(items, valid_pct:float=0.1, seed=None) -> tuple:
-    "Split (x, label) `items` into (train, valid) with `valid_pct` of each class in valid (fastai's `TrainTestSplitter`)."
+    "Split (x, label) `items` into (train, valid), `valid_pct` of each class in valid (fastai's `TrainTestSplitter`); singletons train."
     ys = [y for _, y in items]
-    n_cls, n_va = len(set(ys)), math.ceil(valid_pct * len(items))
+    n = Counter(ys)
+    if single := sorted(str(y) for y, c in n.items() if c == 1):
+        warnings.warn(f"class(es) {', '.join(single)} have a single image: kept for training, none in validation")
+    idx = [i for i, y in enumerate(ys) if n[y] > 1]                  # the items that can be split
+    sub = [ys[i] for i in idx]
+    n_cls, n_va = len(set(sub)), math.ceil(valid_pct * len(idx))
     if n_va == 0: return list(items), []
-    if 0 < n_va < n_cls <= len(items) - n_cls:
+    if 0 < n_va < n_cls <= len(idx) - n_cls:
         warnings.warn(f"validation split raised from {n_va} to {n_cls} items: one per class"); n_va = n_cls
-    try: tr, va = TrainTestSplitter(test_size=n_va, random_state=seed, stratify=ys)(items)
+    try: _, va = TrainTestSplitter(test_size=n_va, random_state=seed, stratify=sub)(idx)
     except ValueError as e:
         warnings.warn(f"stratified split impossible ({e}); splitting at random")
-        tr, va = TrainTestSplitter(test_size=n_va, random_state=seed)(items)
-    return [items[i] for i in sorted(tr)], [items[i] for i in sorted(va)]
+        _, va = TrainTestSplitter(test_size=n_va, random_state=seed)(idx)
+    va = {idx[i] for i in va}
+    return [o for i, o in enumerate(items) if i not in va], [items[i] for i in sorted(va)]
 
 # %% ../nbs/02b_data.ipynb #c5782fc2
-def _drop_unreadable(split, items, check) -> list:
-    if not check or not items or not isinstance(items[0][0], (str, Path)): return items
-    bad = set(scan_images([x for x, _ in items], full=check == 'full'))
-    if bad: warnings.warn(f"{split}: skipping {len(bad)} unreadable image(s), e.g. {next(iter(bad))}")
-    return [o for o in items if o[0] not in bad]
+def _drop_unreadable(split, items, check) -> tuple:
+    "(the items whose file Pillow reads, the files it cannot)"
+    if not check or not items or not isinstance(items[0][0], (str, Path)): return items, []
+    bad = scan_images([x for x, _ in items], full=check == 'full')
+    if bad: warnings.warn(f"{split}: skipping {len(bad)} unreadable image(s), e.g. {bad[0]}")
+    drop = set(bad)
+    return [o for o in items if o[0] not in drop], bad
+
+def _check_classes(train, valid, source):
+    "A `ValueError` saying what to fix unless `train` holds two classes or more, and every class of `valid`"
+    where = 'the splits given' if isinstance(source, dict) else source
+    if not train: raise ValueError(f"{where}: no readable training images. Expected one folder per class "
+        "(`<class>/*.jpg`), or `train/` (with `valid/` or `test/`) folders of class folders, in a format Pillow reads")
+    classes = {y for _, y in train}
+    if len(classes) < 2: raise ValueError(f"{where}: one class only ({next(iter(classes))!r}): a classifier needs two or "
+        "more. Expected one folder per class (`<class>/*.jpg`)")
+    if extra := sorted(str(y) for y in {y for _, y in valid} - classes): raise ValueError(f"{where}: class(es) "
+        f"{', '.join(extra)} have validation images but no training images: add training images or remove them")
 
 def _split_items(splits, valid_pct, test_as_valid, seed, n_per_class, check_images):
     n_tr, n_te = n_per_class if isinstance(n_per_class, (tuple, list)) else (n_per_class, n_per_class)
     splits = {s: _per_class(v, n_tr if s == 'train' else n_te, seed) for s, v in splits.items()}
-    kept = {s: _drop_unreadable(s, v, check_images) for s, v in splits.items()}
-    skipped = {s: len(splits[s]) - len(v) for s, v in kept.items()}
+    checked = {s: _drop_unreadable(s, v, check_images) for s, v in splits.items()}
+    kept, skipped = {s: v for s, (v, _) in checked.items()}, {s: bad for s, (_, bad) in checked.items()}
     train, valid, test = kept['train'], kept.get('valid'), kept.get('test')
     if test_as_valid:
         if test is None: raise ValueError("test_as_valid=True but this dataset has no test split")
@@ -145,23 +165,25 @@ def wise_dls(source, # Dataset name ('intel', 'mit_indoor', 'imagenet70', 'fashi
              n_per_class=None, # Keep at most this many images per class (int, or (train, test))
              path=None, # Extracted dataset root for a dataset name (default `dataset_path(name)`)
              download:bool=False, # Download a missing dataset first (`download_dataset`, `download_fashion_mnist`)
-             check_images='header', # Drop unreadable files first: 'header', 'full' (decode) or False
+             check_images='full', # Drop unreadable files first: 'full' (decode, fast), 'header' or False
              num_workers:int=None, # DataLoader workers (fastai's default: the number of CPUs)
              augment=True, # Table 3 on the training set (see `wise_dblock`)
              preprocess=None, # `Preprocess` mode (see `wise_dblock`)
              device=None, # Device of the batches (default: fastai's `default_device()`)
              **kwargs):
-    "`DataLoaders` for `source`, stratified validation split; test split in `dls.test_items`, dropped files in `dls.skipped`."
+    "`DataLoaders` for `source`, stratified validation split; test split in `dls.test_items`, unreadable files in `dls.skipped_files`."
     if download and str(source) in KAGGLE_DATASETS: path = download_dataset(source, path)
     elif download and str(source) == 'fashion_mnist': path = fashion_mnist_path(path, download=True)
     splits = source if isinstance(source, dict) else dataset_items(source, path)
     train, valid, test, skipped = _split_items(splits, valid_pct, test_as_valid, seed, n_per_class, check_images)
+    _check_classes(train, valid, source)
     db_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in inspect.signature(wise_dblock).parameters}
     items = train + valid      # passed through `get_items`: `DataBlock` formats its source into a string (slow for arrays)
     db = wise_dblock(size, augment=augment, preprocess=preprocess, get_items=lambda _: items, get_x=ItemFile(),
                      get_y=ItemGetter(1), splitter=IndexSplitter(range(len(train), len(items))), **db_kw)
     dls = db.dataloaders(None, bs=bs, num_workers=num_workers, device=device, **kwargs)
-    dls.test_items, dls.skipped = test, skipped
+    dls.test_items, dls.skipped_files = test, skipped
+    dls.skipped = {s: len(v) for s, v in skipped.items()}
     return dls
 
 class ItemFile(ItemTransform):

@@ -6,26 +6,39 @@ Docs: https://wisefast.github.io/wisefast/datasets.html.md"""
 
 # %% ../nbs/02a_datasets.ipynb #c02b0004
 from __future__ import annotations
-import contextlib, gzip, importlib.resources, io, json, os, re, shutil, stat, struct, tempfile, warnings, zipfile
+import contextlib, gzip, importlib.resources, io, json, os, re, shutil, stat, struct, tempfile, warnings, zipfile, zlib
 from pathlib import Path, PureWindowsPath
 import numpy as np
 import pandas as pd
 from PIL import Image
+from fastcore.xtras import atomic_save
 from fastai.data.external import fastai_path
-from fastai.data.transforms import get_image_files
+from fastai.data.transforms import get_image_files, image_extensions
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from .extras import require
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'KAGGLE_DATASETS', 'DATASETS',
-           'VERIFIED', 'read_idx', 'system_data_path', 'dataset_path', 'sample_path', 'download_fashion_mnist',
-           'fashion_mnist_path', 'is_sample', 'load_fashion_mnist', 'digits_folder', 'detect_layout', 'dataset_items',
-           'UnsafeArchiveError', 'safe_extract', 'kaggle_credentials', 'verify_dataset', 'download_dataset']
+           'MAX_ARCHIVE_SIZE', 'MAX_ARCHIVE_RATIO', 'VERIFIED', 'read_idx', 'system_data_path', 'dataset_path',
+           'sample_path', 'download_fashion_mnist', 'fashion_mnist_path', 'is_sample', 'load_fashion_mnist',
+           'digits_folder', 'detect_layout', 'dataset_items', 'UnsafeArchiveError', 'safe_extract',
+           'kaggle_credentials', 'verify_dataset', 'download_dataset']
 
 # %% ../nbs/02a_datasets.ipynb #69862f04
 def _class_items(folder) -> list:
-    return [(f, f.parent.name) for f in get_image_files(folder)]
+    "(file, class) of the images in `folder/<class>/`, the class its top-level folder; loose images and empty folders are reported"
+    folder, items, loose = Path(folder), [], []
+    for f in get_image_files(folder):
+        parts = f.relative_to(folder).parts
+        if len(parts) > 1: items.append((f, parts[0]))
+        else: loose.append(f)
+    if loose: warnings.warn(f"{folder}: {len(loose)} image(s) outside any class folder are skipped (e.g. {loose[0].name}); "
+                            "put each image in a folder named after its class")
+    found = {y for _, y in items}
+    empty = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith('.') and d.name not in found)
+    if empty: warnings.warn(f"{folder}: class folder(s) {', '.join(empty)} hold no images and are ignored")
+    return items
 
 def _nested(root:Path, name:str) -> Path:
     "Kaggle archives repeat folder names (`seg_train/seg_train`): the innermost one."
@@ -42,6 +55,21 @@ def _existing(items, what:str) -> list:
     missing = [x for x, _ in items if not Path(x).exists()]
     if missing: warnings.warn(f"{what}: {len(missing)} listed files are missing (e.g. {missing[0]}); they are skipped")
     return [o for o in items if Path(o[0]).exists()] if missing else items
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass
+    return True
+
+@contextlib.contextmanager
+def _staging(dest:Path):
+    "A temporary folder next to `dest` (one `os.replace` moves it), removed on exit; those of killed processes are removed first"
+    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    for old in dest.parent.iterdir():                 # `.<name>-<pid>-<8 random characters>`
+        m = re.fullmatch(rf'\.{re.escape(dest.name)}-(\d+)-[a-z0-9_]{{8}}', old.name)
+        if m and old.is_dir() and not _alive(int(m[1])): shutil.rmtree(old, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-{os.getpid()}-', dir=dest.parent) as tmp: yield Path(tmp)
 
 # %% ../nbs/02a_datasets.ipynb #dbc533ab
 def _intel_items(root):
@@ -76,9 +104,27 @@ def _imagenet70_items(root):
         if c is None: raise FileNotFoundError(f"{root}: {s}.csv is missing (expected train.csv and test.csv)")
     return {s: _csv_items(c) for s, c in csvs.items()}
 
+_SPLITS = ('train', 'valid', 'test')
+
+def _has_images(d:Path) -> bool:
+    "Whether folder `d` holds an image file at any depth (stops at the first)"
+    return any(Path(f).suffix.lower() in image_extensions for _, _, fs in os.walk(d, followlinks=True) for f in fs)
+
+def _is_split(root:Path) -> bool:
+    "Whether `root` holds split folders (`train/` and maybe `valid/`, `test/`) of class folders, not a class named 'train'"
+    dirs = {d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith('.')}
+    return ('train' in dirs and not get_image_files(root/'train', recurse=False)
+            and not any(_has_images(root/d) for d in dirs - set(_SPLITS)))   # no class folders beside the splits
+
 def _folder_items(root):
-    res = {s: _class_items(root/s) for s in ('train', 'valid', 'test') if (root/s).is_dir()}
-    return res if 'train' in res else dict(train=_class_items(root))
+    return {s: _class_items(root/s) for s in _SPLITS if (root/s).is_dir()}
+
+def _classes_items(root):
+    items = _class_items(root)
+    if splits := sorted(set(_SPLITS) & {y for _, y in items}):
+        warnings.warn(f"{root}: {', '.join(splits)} taken as class name(s), as other class folders stand beside them; "
+                      f"for split folders keep only {', '.join(_SPLITS)} in {root}")
+    return dict(train=items)
 
 # %% ../nbs/02a_datasets.ipynb #e96b8d27
 FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
@@ -140,8 +186,7 @@ def download_fashion_mnist(dest=None, # Folder to fill (default `dataset_path('f
     "Download the four Fashion-MNIST files into `dest`: fetched into a temporary folder and checked first, so a failure leaves nothing behind."
     from fastdownload import download_url
     dest, url = Path(dest or dataset_path('fashion_mnist')), url or FASHION_MNIST_URL
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-', dir=dest.parent) as tmp:
+    with _staging(dest) as tmp:
         for f in _FMNIST_NAMES:
             download_url(url.rstrip('/') + '/' + f, Path(tmp)/f, show_progress=show_progress)
         _check_fmnist(Path(tmp))
@@ -186,8 +231,7 @@ def digits_folder(dest=None) -> Path:
     if (dest/'test').is_dir(): return dest
     x, y = load_digits(return_X_y=True)
     tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-', dir=dest.parent) as tmp:
+    with _staging(dest) as tmp:
         for split, idx in (('train', tr), ('test', te)):
             for i in idx:
                 (Path(tmp)/split/str(y[i])).mkdir(parents=True, exist_ok=True)
@@ -201,7 +245,7 @@ def _fmnist_items(root=None):
     return {s: [(x, FASHION_MNIST_CLASSES[y]) for x, y in zip(*xy)] for s, xy in load_fashion_mnist(root).items()}
 
 _LAYOUTS = dict(intel=_intel_items, mit_indoor=_mit_items, imagenet70=_imagenet70_items,
-                fashion_mnist=_fmnist_items, folders=_folder_items, classes=_folder_items)
+                fashion_mnist=_fmnist_items, folders=_folder_items, classes=_classes_items)
 
 def detect_layout(root) -> str:
     "Which of the known layouts folder `root` holds."
@@ -211,7 +255,7 @@ def detect_layout(root) -> str:
     if _find(root, 'TrainImages.txt') and _find(root, 'Images'): return 'mit_indoor'
     if _find(root, 'train.csv', 1): return 'imagenet70'
     if len(_fmnist_files(root)) == 4: return 'fashion_mnist'
-    return 'folders' if (root/'train').is_dir() else 'classes'
+    return 'folders' if _is_split(root) else 'classes'
 
 # %% ../nbs/02a_datasets.ipynb #e83e93e4
 KAGGLE_DATASETS = dict(
@@ -236,36 +280,88 @@ def dataset_items(source, path=None) -> dict:
 
 # %% ../nbs/02a_datasets.ipynb #47e0e3df
 class UnsafeArchiveError(ValueError):
-    "An archive entry would be written outside the destination folder."
+    "An archive entry would write, link or create a folder outside the destination, or the archive is too large."
+
+MAX_ARCHIVE_SIZE = 100 * 2**30   # bytes an archive may extract to (far above the paper's datasets)
+MAX_ARCHIVE_RATIO = 200          # extracted size / archive size, at most (images barely compress; zip bombs: 1000s)
+_JUNK = ('__MACOSX', '.DS_Store', 'Thumbs.db')     # what archivers add: never extracted
 
 def _is_link(m:zipfile.ZipInfo) -> bool: return stat.S_ISLNK(m.external_attr >> 16)
 
+def _parts(name:str) -> tuple:
+    "The folders and file name of archive path `name`; `UnsafeArchiveError` if it is absolute or climbs with '..'"
+    name = name.replace('\\', '/')
+    if name.startswith('/') or re.match(r'^[A-Za-z]:', name) or '..' in name.split('/'):
+        raise UnsafeArchiveError(f"unsafe path in archive: {name!r} (absolute or with '..')")
+    return tuple(p for p in name.split('/') if p not in ('', '.'))
+
+def _fold(parts) -> tuple: return tuple(c.casefold() for c in parts)   # file systems that ignore case: one name
+
+def _link_target(parts:tuple, target:str, links:set) -> tuple:
+    "Where symlink `parts` -> `target` leads, as parts inside the destination; refused if it leaves it or goes through a link"
+    name, t = '/'.join(parts), target.replace('\\', '/')
+    if t.startswith('/') or re.match(r'^[A-Za-z]:', t): raise UnsafeArchiveError(f"symlink {name!r} -> {target!r} is absolute")
+    res = list(parts[:-1])
+    for c in t.split('/'):
+        if c in ('', '.'): continue
+        if c != '..': res.append(c)
+        elif res: res.pop()
+        else: raise UnsafeArchiveError(f"symlink {name!r} -> {target!r} points outside the destination")
+        if _fold(res) in links:          # where a link leads depends on links extracted later: refused, not followed
+            raise UnsafeArchiveError(f"symlink {name!r} -> {target!r} goes through the archive's symlink {'/'.join(res)!r}")
+    if _fold(res) == _fold(parts[:len(res)]):
+        raise UnsafeArchiveError(f"symlink {name!r} -> {target!r} points to a folder holding it (a loop)")
+    return tuple(res)
+
+def _plan(z:zipfile.ZipFile, max_size:int, max_ratio:float) -> list:
+    "(member, parts) of the entries to extract, after checking every one: nothing is written before all pass"
+    members = [m for m in z.infolist() if not set(_JUNK) & set(m.filename.replace('\\', '/').split('/'))]
+    plan = [(m, _parts(m.filename)) for m in members]
+    links = {_fold(p) for m, p in plan if _is_link(m)}
+    for m, p in plan:
+        via = next((p[:i] for i in range(1, len(p) + (not _is_link(m))) if _fold(p[:i]) in links), None)
+        if via: raise UnsafeArchiveError(f"{m.filename!r} would be written through the archive's symlink {'/'.join(via)!r}")
+        if _is_link(m): _link_target(p, z.read(m).decode(), links)
+    size = sum(m.file_size for m, _ in plan)
+    ratio = size / max(sum(m.compress_size for m, _ in plan), 1)
+    if size > max_size: raise UnsafeArchiveError(f"{z.filename} would extract to {size/2**30:.1f} GB, more than "
+                                                 f"max_size={max_size/2**30:.1f} GB; pass a larger max_size if you trust it")
+    if ratio > max_ratio: raise UnsafeArchiveError(f"{z.filename} would extract to {ratio:.0f}× its compressed size, more "
+                                                   f"than max_ratio={max_ratio} (a zip bomb?); pass a larger max_ratio if you trust it")
+    return [(m, p) for m, p in plan if p]
+
+def _extract(z:zipfile.ZipFile, m:zipfile.ZipInfo, p:Path, root:Path):
+    "Write member `m` of `z` to `p`, never through an existing file or link"
+    if not _inside((p if m.is_dir() else p.parent).resolve(), root):    # where it really lands, links followed
+        raise UnsafeArchiveError(f"{m.filename!r} leaves the destination")
+    if m.is_dir(): p.mkdir(parents=True, exist_ok=True); return
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if _is_link(m): os.symlink(z.read(m).decode().replace('\\', '/'), p)
+        else:
+            with z.open(m) as fsrc, open(p, 'xb') as fdst: shutil.copyfileobj(fsrc, fdst)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise ValueError(f"{z.filename}: entry {m.filename!r} is corrupt ({e}); download the archive again") from None
+    except FileExistsError: raise UnsafeArchiveError(f"{z.filename}: {m.filename!r} is in the archive twice") from None
+
 def _inside(p:Path, root:Path) -> bool: return p == root or root in p.parents
 
-def _member_path(m:zipfile.ZipInfo, dest:Path, link_target=None) -> Path:
-    name = m.filename.replace('\\', '/')
-    if name.startswith('/') or re.match(r'^[A-Za-z]:', name) or '..' in name.split('/'):
-        raise UnsafeArchiveError(f"unsafe path in archive: {m.filename!r} (absolute or with '..')")
-    p = dest/name
-    if not _inside(Path(os.path.abspath(p)), dest): raise UnsafeArchiveError(f"{m.filename!r} leaves {dest}")
-    if link_target is not None:
-        t = link_target.replace('\\', '/')
-        if t.startswith('/') or not _inside(Path(os.path.abspath(p.parent/t)), dest):
-            raise UnsafeArchiveError(f"symlink {m.filename!r} -> {link_target!r} points outside {dest}")
-    return p
-
-def safe_extract(archive, dest) -> Path:
-    "Extract zip `archive` into `dest`, refusing entries that would land outside it (absolute, `..`, escaping symlinks)."
-    dest = Path(os.path.abspath(dest)); dest.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(archive) as z:
-        plan = [(m, _member_path(m, dest, z.read(m).decode() if _is_link(m) else None)) for m in z.infolist()]
-        for m, p in plan:                                   # everything checked before anything is written
-            if m.is_dir(): p.mkdir(parents=True, exist_ok=True); continue
-            p.parent.mkdir(parents=True, exist_ok=True)
-            if not _inside(p.parent.resolve(), dest.resolve()): raise UnsafeArchiveError(f"{m.filename!r} leaves {dest}")
-            if _is_link(m): os.symlink(z.read(m).decode().replace('\\', '/'), p)
-            else:
-                with z.open(m) as fsrc, open(p, 'wb') as fdst: shutil.copyfileobj(fsrc, fdst)
+def safe_extract(archive, dest, max_size:int=MAX_ARCHIVE_SIZE, max_ratio:float=MAX_ARCHIVE_RATIO) -> Path:
+    """Extract zip `archive` into the new folder `dest`, all or nothing: refused if an entry would write, link or create a folder
+    outside it (absolute paths, `..`, symlinks leading out or through other symlinks) or it exceeds `max_size` bytes or `max_ratio`"""
+    dest = Path(os.path.abspath(dest))
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())): raise FileExistsError(f"{dest} exists and is not an empty folder")
+    try: z = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as e: raise ValueError(f"{archive} is not a zip archive or is damaged ({e})") from None
+    with z, _staging(dest) as tmp:
+        root = tmp.resolve()
+        for m, parts in _plan(z, max_size, max_ratio): _extract(z, m, tmp.joinpath(*parts), root)
+        for d, dirs, files in os.walk(tmp):                # belt and braces: where every link really leads
+            for f in map(Path(d).joinpath, dirs + files):
+                if f.is_symlink() and not _inside(f.resolve(), root): raise UnsafeArchiveError(f"{f.relative_to(tmp)} leads outside")
+        if dest.exists(): dest.rmdir()
+        os.replace(tmp, dest)
+        tmp.mkdir()                                        # for `TemporaryDirectory`'s clean-up
     return dest
 
 # %% ../nbs/02a_datasets.ipynb #d8d51a8d
@@ -283,7 +379,17 @@ def kaggle_credentials():
     dirs = [Path(env['KAGGLE_CONFIG_DIR'])] if env.get('KAGGLE_CONFIG_DIR') else [
         home/'.kaggle', Path(env.get('XDG_CONFIG_HOME') or home/'.config')/'kaggle']
     files = [d/'kaggle.json' for d in dirs] + [home/'.kaggle'/f for f in ('access_token', 'access_token.txt', 'credentials.json')]
-    return next((str(f) for f in files if f.is_file()), None)
+    f = next((f for f in files if f.is_file()), None)
+    if f is not None and f.name == 'kaggle.json': _check_kaggle_json(f)
+    return None if f is None else str(f)
+
+def _check_kaggle_json(f:Path):
+    "`PermissionError` saying what is wrong unless `f` holds a Kaggle API token, `{\"username\": ..., \"key\": ...}`"
+    try: cfg, why = json.loads(f.read_text()), 'no "username" and "key" strings'
+    except (ValueError, UnicodeDecodeError) as e: cfg, why = None, f"not JSON: {e}"
+    if isinstance(cfg, dict) and all(isinstance(cfg.get(k), str) and cfg[k] for k in ('username', 'key')): return
+    raise PermissionError(f"{f} is malformed ({why}): it should hold {{\"username\": \"...\", \"key\": \"...\"}} as "
+                          "downloaded from https://www.kaggle.com/settings/api (Create New Token)")
 
 def _kaggle_download(slug:str, dest:Path, quiet:bool=True) -> Path:
     "Download Kaggle dataset `slug`'s zip into `dest` with the `kaggle` client."
@@ -308,6 +414,14 @@ def _kaggle_download(slug:str, dest:Path, quiet:bool=True) -> Path:
 
 # %% ../nbs/02a_datasets.ipynb #5f2a4bac
 VERIFIED = '.wisefast-verified.json'
+
+def _marker(d:Path) -> dict:
+    "The verification marker in `d`: {name, counts, ...}, or {} if there is none (or it is unreadable)"
+    try: return json.loads((d/VERIFIED).read_text())
+    except (OSError, ValueError): return {}
+
+def _write_marker(d:Path, mark:dict):
+    with atomic_save(d/VERIFIED, 'w') as f: f.write(json.dumps(mark))
 
 def _dataset_root(d:Path, name:str) -> Path:
     "The folder in extracted archive `d` that holds dataset `name` (the archive may wrap it in one folder)."
@@ -337,21 +451,20 @@ def download_dataset(name:str, # 'intel', 'mit_indoor' or 'imagenet70'
     "Download Kaggle dataset `name` into `dest`: safe extraction, image counts verified, atomic move; once only."
     if name not in KAGGLE_DATASETS: raise ValueError(f"unknown dataset {name!r}: expected one of {list(KAGGLE_DATASETS)}")
     dest = Path(os.path.abspath(dest or dataset_path(name)))
-    if (dest/VERIFIED).exists() and not force: return dest
     if dest.exists() and any(dest.iterdir()) and not force:
-        try: counts = verify_dataset(name, dest, expected)          # data extracted by hand
+        mark = _marker(dest)                                         # checked again: files may have gone since
+        if mark.get('name', name) != name: raise FileExistsError(f"{dest} holds the {mark['name']} dataset, not {name}")
+        try: counts = verify_dataset(name, dest, expected or mark.get('counts'))
         except (ValueError, FileNotFoundError) as e:
-            raise FileExistsError(f"{dest} exists but does not hold a verified {name} dataset ({e}); "
-                                  "remove it or pass force=True") from None
-        (dest/VERIFIED).write_text(json.dumps(dict(name=name, counts=counts)))
+            what = "was verified but has changed since" if mark else f"does not hold a verified {name} dataset"
+            raise FileExistsError(f"{dest} {what} ({e}); remove it or pass force=True") from None
+        if not mark: _write_marker(dest, dict(name=name, counts=counts))   # data extracted by hand
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-', dir=dest.parent) as tmpd:
-        tmpd = Path(tmpd)
+    with _staging(dest) as tmpd:
         zf = Path(archive) if archive else _kaggle_download(KAGGLE_DATASETS[name]['slug'], tmpd/'zip', quiet)
         root = _dataset_root(safe_extract(zf, tmpd/'extract'), name)
         counts = verify_dataset(name, root, expected)
-        (root/VERIFIED).write_text(json.dumps(dict(name=name, slug=KAGGLE_DATASETS[name]['slug'], counts=counts)))
+        _write_marker(root, dict(name=name, slug=KAGGLE_DATASETS[name]['slug'], counts=counts))
         if dest.exists(): os.replace(dest, tmpd/'old')           # removed with the temporary folder
         os.replace(root, dest)
     return dest

@@ -20,7 +20,7 @@ from .paper import HEADS, PAPER_HEADS, PAPER_PS, PAPER_LR, PAPER_FACTOR, PAPER_E
 from .heads import num_params
 from .learner import wise_learner, top5_accuracy
 from .recipes import recipe_dls
-from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, TRAINING_CBS, write_atomic
+from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, TRAINING_CBS, write_atomic, savefig_atomic
 from .schedule import KerasSGD, paper_sgd
 from .export import export_learner
 
@@ -137,7 +137,7 @@ def plot_curves(out, heads=None, fname='curves.png', title=None):
     axs[1].legend()
     if title: fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out/fname, dpi=110)
+    savefig_atomic(fig, out/fname, dpi=110)
     plt.close(fig)
     return out/fname
 

@@ -7,6 +7,7 @@ Docs: https://wisefast.github.io/wisefast/images.html.md"""
 # %% ../nbs/02_images.ipynb #c02a0004
 from __future__ import annotations
 import contextlib, io, warnings
+from functools import partial
 from pathlib import Path
 import cv2
 import numpy as np
@@ -16,7 +17,6 @@ from timm.layers import to_2tuple
 from fastai.data.transforms import Transform
 from fastai.vision.core import PILImage, PILMask, TensorImage
 from fastcore.parallel import parallel
-from fastai.vision.utils import verify_image
 
 # %% auto #0
 __all__ = ['RESAMPLE', 'to_rgb', 'load_rgb', 'RGBImage', 'scan_images', 'pil_resample', 'Stretch', 'decode_jpeg', 'LoadStretched']
@@ -39,10 +39,16 @@ def _truncated_ok():
     try: yield
     finally: ImageFile.LOAD_TRUNCATED_IMAGES = old
 
+def _check_pixels(im:Image.Image, fn):
+    "`DecompressionBombError` if `im` has more pixels than Pillow's limit, `Image.MAX_IMAGE_PIXELS` (Pillow only warns up to twice it)"
+    if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS:
+        raise Image.DecompressionBombError(f"{fn}: {im.width}×{im.height} pixels, more than PIL.Image.MAX_IMAGE_PIXELS "
+            f"({Image.MAX_IMAGE_PIXELS:,}); downscale it, or raise that limit if you trust the file")
+
 def load_rgb(fn) -> Image.Image:
     "Open image file `fn` (any format, whatever its extension) as 8-bit RGB; a truncated file loads with a warning."
     try:
-        with Image.open(fn) as im: im.load(); return to_rgb(im)
+        with Image.open(fn) as im: _check_pixels(im, fn); im.load(); return to_rgb(im)
     except OSError as e:
         if 'truncated' not in str(e).lower(): raise
     warnings.warn(f"{fn}: truncated image file, the missing part is filled in")
@@ -65,17 +71,20 @@ class RGBImage(PILImage):
             return cls(Image.new('RGB', (32, 32)))
 
 # %% ../nbs/02_images.ipynb #d599a5fa
-def _header_ok(fn) -> bool:
-    "Whether Pillow can open `fn` and check its header"
+def _readable(fn, full:bool=False) -> bool:
+    "Whether Pillow opens `fn` within its pixel limit and checks its header (`full`: decodes it, as fastai's `verify_image`)"
     try:
-        with Image.open(fn) as im: im.verify()
+        with Image.open(fn) as im:
+            _check_pixels(im, fn)
+            if not full: im.verify()
+            else: im.draft(im.mode, (im.width//8, im.height//8)); im.load()
         return True
     except Exception: return False
 
 def scan_images(fns, full:bool=False, n_workers:int=4) -> list:
-    "The files among `fns` that Pillow cannot open (`full`: cannot decode either, fastai's `verify_image`)."
+    "The files among `fns` that Pillow cannot open, or that exceed its pixel limit (`full`: that it cannot decode either)."
     fns = list(fns)
-    ok = parallel(verify_image if full else _header_ok, fns, n_workers=n_workers, threadpool=True) if fns else []
+    ok = parallel(partial(_readable, full=full), fns, n_workers=n_workers, threadpool=True) if fns else []
     return [f for f, o in zip(fns, ok) if not o]
 
 # %% ../nbs/02_images.ipynb #c02a0007

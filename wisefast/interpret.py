@@ -15,6 +15,7 @@ from .extras import require
 from .images import LoadStretched
 from .preprocess import InputNorm
 from .export import load_exported, wise_model_from_safetensors
+from .callbacks import savefig_atomic
 
 def _cam(module:str=''):
     "`pytorch_grad_cam` (or its submodule `module`): the `gradcam` extra, imported when Grad-CAM is used"
@@ -118,5 +119,5 @@ def plot_gradcam(models, items, fname=None, names=None, targets=None, layer=None
     fig.tight_layout()
     if fname is not None:
         Path(fname).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(fname, dpi=110); plt.close(fig)
+        savefig_atomic(fig, fname, dpi=110); plt.close(fig)
     return fig

@@ -16,9 +16,10 @@ import fastai.callback.schedule, fastai.callback.fp16, fastai.callback.channelsl
 from .heads import NonNegCallback
 from .preprocess import Preprocess, norm_stats
 from .models import WiseModel, create_wise_model
+from .recalibration import recalibration_params
 
 # %% auto #0
-__all__ = ['top5_accuracy', 'ResizeHead', 'CheckPrecision', 'wise_learner']
+__all__ = ['top5_accuracy', 'recalibrated_split', 'ResizeHead', 'CheckPrecision', 'wise_learner']
 
 # %% ../nbs/03a_learner.ipynb #f4c9b063
 def top5_accuracy(inp, targ, axis:int=-1):
@@ -26,6 +27,12 @@ def top5_accuracy(inp, targ, axis:int=-1):
     return top_k_accuracy(inp, targ, k=min(5, inp.shape[axis]), axis=axis)
 
 # %% ../nbs/03a_learner.ipynb #961d2c1a
+def recalibrated_split(model:WiseModel) -> list:
+    "fastai's `default_split`, with the recalibration gates in the head's group: new layers, they train when frozen"
+    gates = recalibration_params(model[0])
+    new = {id(p) for p in gates}
+    return [[p for p in model[0].parameters() if id(p) not in new], gates + list(model[1:].parameters())]
+
 def _batch_shape(dls):
     "Shape of an input batch (valid set first: no augmentation, no shuffling)."
     dl = dls.valid if len(dls.valid_ds) else dls.train
@@ -90,7 +97,7 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
                  metrics=None, path=None, model_dir='models', wd=None, wd_bn_bias=False, train_bn=True,
                  moms=(0.95, 0.85, 0.95), cut=None, init=None, custom_head=None, concat_pool=None, pool=None,
                  lin_ftrs=None, ps:float|None=None, first_bn=None, bn_final=None, lin_first=None, y_range=None,
-                 n_in:int|None=None, size=None, flexible:bool=False, **kwargs) -> Learner:
+                 n_in:int|None=None, size=None, flexible:bool=False, recalibration:str|None=None, **kwargs) -> Learner:
     "A `Learner` on timm backbone `arch` with head `head`, sized from `dls`: fastai's `vision_learner`, Wise-SrNet head."
     if weights is not None:
         raise ValueError("weights= selects torchvision weights in vision_learner; wise_learner builds timm backbones: "
@@ -103,7 +110,8 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
     model = create_wise_model(arch, n_out, size=size, head=head, pretrained=pretrained, n_in=n_in, pool=pool, ps=ps,
                               flexible=flexible, init=init, y_range=y_range, custom_head=custom_head, cut=cut,
                               concat_pool=concat_pool, lin_ftrs=lin_ftrs, first_bn=first_bn, bn_final=bn_final,
-                              lin_first=lin_first, **kwargs)
+                              lin_first=lin_first, recalibration=recalibration, **kwargs)
+    if recalibration and splitter is default_split: splitter = recalibrated_split
     if normalize and pretrained: _add_norm(dls, model, arch)
     learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func or Adam, lr=lr, splitter=splitter, cbs=cbs,
                     metrics=metrics, path=path, model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn,

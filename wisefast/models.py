@@ -15,10 +15,11 @@ from fastai.torch_core import apply_init
 from fastai.vision.learner import create_head, cut_model
 from .paper import HEAD_VARIANTS, HEADS, FASTAI_HEAD, DEFAULT_INIT, DEFAULT_PS, PAPER_PS
 from .heads import WiseHead, Sliceable
+from .recalibration import add_recalibration
 
 # %% auto #0
-__all__ = ['KERAS_ARCHS', 'resolve_arch', 'create_timm_body', 'feature_map_shape', 'min_image_size', 'WiseModel',
-           'create_wise_model']
+__all__ = ['KERAS_ARCHS', 'BACKBONE_FAMILIES', 'resolve_arch', 'TimmFeatures', 'set_input_size', 'create_timm_body',
+           'feature_map_shape', 'min_image_size', 'WiseModel', 'create_wise_model']
 
 # %% ../nbs/03_models.ipynb #c7dabc06
 KERAS_ARCHS = {
@@ -44,27 +45,103 @@ def resolve_arch(arch:str) -> str:
                      f"({', '.join(KERAS_ARCHS)}).{hint}")
 
 # %% ../nbs/03_models.ipynb #a42dc2ac
-def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=None, **kwargs) -> nn.Module:
-    "timm backbone `arch` returning its unpooled `(B, C, H, W)` feature map; `cut` as in fastai (`cut_model`)."
-    name = resolve_arch(arch)
-    kw = dict(num_classes=0, global_pool='', in_chans=n_in, **kwargs)
+def _output_fmt(model:nn.Module, size, n_in:int=3) -> str:
+    "Layout of `model.forward_features` (for `size` images): timm's `output_fmt` (Swin: 'NHWC'), else 'NLC' or 'NCHW'."
+    fmt = getattr(model, 'output_fmt', None)                 # timm states it where a map is channels-last
+    if fmt is not None: return getattr(fmt, 'value', fmt)
+    if getattr(model, 'num_prefix_tokens', None) is not None: return 'NLC'   # ViT, DeiT, EVA, BEiT, ...
+    p = next(model.parameters())
+    was_training = model.training
+    with torch.no_grad(): out = model.eval().forward_features(p.new_zeros(1, n_in, *to_2tuple(size)))
+    model.train(was_training)
+    return {3: 'NLC', 4: 'NCHW'}.get(out.ndim, f'{out.ndim}d')
+
+class TimmFeatures(nn.Module):
+    "timm `model`'s unpooled features as a `(B, C, H, W)` map, whatever their layout (`fmt`, as timm reports it)."
+    def __init__(self, model:nn.Module, fmt:str='NCHW'):
+        super().__init__()
+        self.model, self.fmt = model, fmt
+        self.num_prefix_tokens = getattr(model, 'num_prefix_tokens', 0) if fmt == 'NLC' else 0
+
+    @property
+    def pretrained_cfg(self) -> dict: return self.model.pretrained_cfg
+
+    def grid(self, hw) -> tuple[int, int]:
+        "Rows and columns of patch tokens for an `hw` image: the patch embedding's, else the last stage's reduction."
+        pe = getattr(self.model, 'patch_embed', None)
+        if hasattr(pe, 'dynamic_feat_size'): return tuple(pe.dynamic_feat_size(tuple(hw)))
+        r = self.model.feature_info[-1]['reduction']
+        return tuple(-(-int(s) // r) for s in hw)
+
+    def forward(self, x):
+        out = self.model.forward_features(x)
+        if self.fmt == 'NHWC': return out.permute(0, 3, 1, 2)
+        if self.fmt != 'NLC': return out
+        out = getattr(self.model, 'fc_norm', nn.Identity())(out[:, self.num_prefix_tokens:])  # avg-pool ViTs norm here
+        h, w = self.grid(x.shape[-2:])
+        if h * w != out.shape[1]:
+            raise ValueError(f"{type(self.model).__name__} gives {out.shape[1]} patch tokens for a {x.shape[-2]}×"
+                             f"{x.shape[-1]} image, not the {h}×{w} grid of its patch embedding: wisefast cannot lay them out.")
+        return out.transpose(1, 2).reshape(out.shape[0], out.shape[2], h, w)
+
+def _timm_model(body:nn.Module) -> nn.Module: return body.model if isinstance(body, TimmFeatures) else body
+
+def set_input_size(body:nn.Module, size):
+    "Build `body` for `size` images if timm built it for one size (`fixed_input_size`: ViT, Swin, MaxViT, ...)."
+    m = _timm_model(body)
+    fixed = getattr(m, 'pretrained_cfg', {}).get('fixed_input_size') and not getattr(m, 'dynamic_img_size', False)
+    if fixed and hasattr(m, 'set_input_size'): m.set_input_size(img_size=to_2tuple(size))   # others (LeViT) cannot
+    return body
+
+def _create(name:str, pretrained, **kw) -> nn.Module:
+    "`timm.create_model` with `pretrained` a bool or a weights file, and errors that say what to do"
     if isinstance(pretrained, (str, Path)):
         file = Path(pretrained).expanduser()
         if not file.is_file(): raise FileNotFoundError(f"Pretrained weights file {file} not found: pass an existing "
                                                        f".pth/.safetensors file, or pretrained=True for timm's weights.")
         kw.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(file)))
     else: kw['pretrained'] = bool(pretrained)
-    try: body = timm.create_model(name, **kw)
+    try: return timm.create_model(name, **kw)
+    except TypeError as e:
+        if 'dynamic_img_size' not in str(e): raise
+        raise ValueError(f"{name} is built for one image size and timm cannot make it take any size, which "
+                         f"flexible=True needs: use flexible=False.") from None
     except (OSError, RuntimeError) as e:
         if kw['pretrained'] and not isinstance(pretrained, (str, Path)):
             raise RuntimeError(f"Could not fetch timm's pretrained weights for {name!r} ({e}). Offline? Download them "
                                f"elsewhere and pass the file: pretrained='path/to/{name}.safetensors', or train from "
                                f"scratch with pretrained=False.") from e
         raise
+
+def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=None,
+                     size=None, # Image size, for the backbones timm builds for one size (ViT, Swin, ...)
+                     flexible:bool=False, # Let those take any size (timm's `dynamic_img_size`)
+                     **kwargs) -> nn.Module:
+    "timm backbone `arch` returning its unpooled `(B, C, H, W)` feature map; `cut` as in fastai (`cut_model`)."
+    name = resolve_arch(arch)
+    fixed = size is not None and getattr(timm.get_pretrained_cfg(name), 'fixed_input_size', False)
+    kw = dict(num_classes=0, in_chans=n_in, **({'dynamic_img_size': True} if fixed and flexible else {}), **kwargs)
+    model = _create(name, pretrained, **kw)                  # at its own size: weights load as they were trained
+    try:
+        if fixed and not flexible:                           # then the way progressive resizing changes it later
+            if hasattr(model, 'set_input_size'): set_input_size(model, size)
+            else: model = _create(name, pretrained, img_size=to_2tuple(size), **kw)   # LeViT: only at creation
+        fmt = _output_fmt(model, size if fixed else model.pretrained_cfg.get('input_size', (3, 224))[1:], n_in)
+    except (RuntimeError, AssertionError) as e:
+        raise ValueError(f"timm cannot build {name} for {size} px images ({e}): use larger images, or the size "
+                         f"it was designed for ({model.pretrained_cfg.get('input_size')}).") from e
+    body = model
+    if fmt == 'NCHW':
+        try: model.reset_classifier(0, global_pool='')       # the map, with what timm's head does before pooling
+        except (AssertionError, ValueError): body = TimmFeatures(model, fmt)   # a head that always pools (EfficientViT)
+    else: body = TimmFeatures(model, fmt)
     if cut is None: return body
+    if body is not model: raise ValueError(f"cut= needs a backbone whose modules give an (B, C, H, W) map in order; "
+                                           f"{name}'s features are {fmt}: leave cut=None.")
     cfg, body = body.pretrained_cfg, cut_model(body, cut)
     body.pretrained_cfg = cfg                                  # the input statistics the weights expect
     return body
+
 
 # %% ../nbs/03_models.ipynb #4508e7c2
 def feature_map_shape(body:nn.Module, size, n_in:int=3) -> tuple[int, int, int]:
@@ -76,14 +153,16 @@ def feature_map_shape(body:nn.Module, size, n_in:int=3) -> tuple[int, int, int]:
     body.train(was_training)
     if out.ndim != 4:
         raise ValueError(f"The backbone returns shape {tuple(out.shape)} for a {h}×{w} image, not a (B, C, H, W) "
-                         f"feature map: Wise-SrNet heads need a convolutional backbone.")
+                         f"feature map, and timm states no layout that wisefast can turn into one (`output_fmt`, "
+                         f"`num_prefix_tokens`): Wise-SrNet heads need a spatial map.")
     return tuple(out.shape[1:])
+
 
 # %% ../nbs/03_models.ipynb #3e1f0a02
 def _try_head(body:nn.Module, size, head:str, pool, n_in:int, n_out:int=2, **kwargs):
     "`(feature map shape, WiseHead)` for `size` images, or `None` when they are too small for `body` or for `pool`"
-    try: nf, h, w = feature_map_shape(body, size, n_in)
-    except RuntimeError: return None                         # the backbone cannot take images this small
+    try: nf, h, w = feature_map_shape(set_input_size(body, size), size, n_in)
+    except (RuntimeError, AssertionError): return None       # the backbone cannot take images this small
     try: return (nf, h, w), WiseHead(nf, n_out, (h, w), variant=head, pool=pool, **kwargs)
     except ValueError: return None                           # the map is too small for `pool`
 
@@ -91,14 +170,33 @@ def min_image_size(arch:str|nn.Module, head:str='wise', pool:int|None=None, n_in
                    **kwargs) -> int:
     "Smallest square image size (px) for which backbone `arch` (a name or a body) and `head` build."
     body = arch if isinstance(arch, nn.Module) else create_timm_body(arch, n_in=n_in, **kwargs)
-    if _try_head(body, max_size, head, pool, n_in) is None:
-        raise ValueError(f"No image size up to {max_size} px works for this backbone with head={head!r}, pool={pool}.")
-    lo, hi = 1, max_size                                     # the answer is in (lo - 1, hi]
+    hi = 32                                                  # doubling first: a transformer at 2048 px costs gigabytes
+    while _try_head(body, hi, head, pool, n_in) is None:
+        if hi >= max_size:
+            raise ValueError(f"No image size up to {max_size} px works for this backbone with head={head!r}, pool={pool}.")
+        hi = min(2 * hi, max_size)
+    lo = 1                                                   # the answer is in (lo - 1, hi]
     while lo < hi:
         mid = (lo + hi) // 2
         if _try_head(body, mid, head, pool, n_in) is not None: hi = mid
         else: lo = mid + 1
     return hi
+
+
+# %% ../nbs/03_models.ipynb #7a6a8d75
+BACKBONE_FAMILIES = {        # family: its tiniest timm configuration, each checked by tests/test_backbones.py
+    'ResNet': 'resnet10t', 'ResNetV2': 'resnetv2_18', 'DenseNet': 'densenet121', 'Xception': 'legacy_xception',
+    'Inception-v3': 'inception_v3', 'EfficientNet': 'efficientnet_b0', 'MobileNetV3': 'mobilenetv3_small_050',
+    'RegNet': 'regnetx_002', 'ConvNeXt': 'convnext_atto', 'ConvNeXt-V2': 'convnextv2_atto', 'NFNet': 'eca_nfnet_l0',
+    'HRNet': 'hrnet_w18_small', 'Swin': 'swin_tiny_patch4_window7_224', 'SwinV2': 'swinv2_tiny_window8_256',
+    'MaxViT': 'maxvit_rmlp_pico_rw_256', 'CoAtNet': 'coatnet_pico_rw_224', 'ViT': 'vit_tiny_patch16_224',
+    'DeiT (distilled)': 'deit_tiny_distilled_patch16_224', 'EVA-02': 'eva02_tiny_patch14_224',
+    'BEiT': 'beit_base_patch16_224', 'CaiT': 'cait_xxs24_224', 'XCiT': 'xcit_nano_12_p16_224',
+    'MLP-Mixer': 'mixer_s16_224', 'LeViT': 'levit_128s', 'EfficientViT (MSRA)': 'efficientvit_m0',
+    'EfficientViT (MIT)': 'efficientvit_b0', 'FastViT': 'fastvit_t8', 'MobileViT': 'mobilevit_xxs',
+    'CAFormer': 'caformer_s18',
+}
+
 
 # %% ../nbs/03_models.ipynb #e70d5e9c
 def _classifier(head:nn.Module) -> tuple[int, nn.Linear]:
@@ -143,9 +241,12 @@ class WiseModel(Sliceable, nn.Sequential):
         self.cfg['n_out'] = num_classes
 
     def resize(self, size):
-        "Rebuild the head for `size` images, weights kept (`WiseHead.resized`), and record the new size in `cfg`."
+        "Rebuild the head (and a fixed-size backbone) for `size` images, weights kept, and record the new size in `cfg`."
         size = to_2tuple(size)
-        nf, h, w = feature_map_shape(self[0], size, self.cfg.get('n_in', 3))
+        try: nf, h, w = feature_map_shape(set_input_size(self[0], size), size, self.cfg.get('n_in', 3))
+        except (RuntimeError, AssertionError) as e:
+            raise ValueError(f"The {self.cfg.get('arch', 'backbone')} backbone cannot take {size[0]}×{size[1]} images "
+                             f"({e}): build a new model for that size with `create_wise_model(size=...)`.") from e
         if isinstance(self[1], WiseHead): self[1] = self[1].resized((h, w), self.cfg.get('pool'))
         self.cfg.update(size=size, fmap_size=(h, w))
         return self
@@ -175,6 +276,7 @@ def create_wise_model(arch:str, # timm name or one of the paper's Keras names
                       y_range=None, # End with fastai's `SigmoidRange(*y_range)`
                       custom_head:nn.Module|None=None, # Use this head instead (fastai's `custom_head`)
                       cut=None, # Where to cut the backbone (fastai's `cut`: an index or a function)
+                      recalibration:str|None=None, # 'ms_sar' or 'se' gates in the backbone's blocks (`add_recalibration`)
                       concat_pool=None, lin_ftrs=None, first_bn=None, bn_final=None, lin_first=None, # fastai's head only
                       **kwargs) -> WiseModel: # Passed to `timm.create_model`
     "Backbone `arch` with a `head` for `size` input images and `n_out` outputs."
@@ -189,7 +291,8 @@ def create_wise_model(arch:str, # timm name or one of the paper's Keras names
             "pool=False is fastai's 'no pooling': the equivalent Wise-SrNet baseline is head='flatten_fc'.")
         if head != FASTAI_HEAD: pool = None
     if ps is None: ps = PAPER_PS if head == FASTAI_HEAD else DEFAULT_PS   # fastai's: `vision_learner`'s 0.5
-    body = create_timm_body(arch, pretrained, n_in=n_in, cut=cut, **kwargs)
+    body = create_timm_body(arch, pretrained, n_in=n_in, cut=cut, size=size, flexible=flexible, **kwargs)
+    if recalibration: add_recalibration(body, recalibration)   # after the weights: the gates start as the identity
     hw = '×'.join(map(str, to_2tuple(size)))
     variant = head if head in HEAD_VARIANTS else 'gap'          # fastai's head pools: it needs the map GAP needs
     built = _try_head(body, size, variant, None if isinstance(pool, bool) else pool, n_in, n_out, ps=ps,
@@ -206,5 +309,6 @@ def create_wise_model(arch:str, # timm name or one of the paper's Keras names
                       f"spatial information to weigh. Use larger images (a stride-32 backbone needs 64 px for 2×2).")
     cfg = dict(arch=resolve_arch(arch), n_out=n_out, size=to_2tuple(size), head=head, n_in=n_in, pool=pool, ps=ps,
                flexible=flexible, init=init if isinstance(init, str) else None, y_range=y_range, fmap_size=(h, w), nf=nf,
+               **({'recalibration': recalibration} if recalibration else {}),
                **{k: opts[k] for k in given})
     return WiseModel(body, hd, cfg)

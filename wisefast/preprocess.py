@@ -24,6 +24,7 @@ def _mode_stats(mode):
     if mode == 'caffe': return [m/255 for m in _caffe_bgr_mean], [1/255]*3, True
     if mode == 'tf': return [0.5]*3, [0.5]*3, False
     if mode == 'torch': return list(imagenet_stats[0]), list(imagenet_stats[1]), False
+    if isinstance(mode, dict) and 'bgr' in mode: return list(mode['mean']), list(mode['std']), bool(mode['bgr'])   # `norm_stats`'
     if isinstance(mode, str):
         try: cfg = timm.get_pretrained_cfg(mode)
         except RuntimeError: cfg = None
@@ -36,7 +37,7 @@ def _mode_stats(mode):
     return list(cfg['mean']), list(cfg['std']), False
 
 class Preprocess(Normalize):
-    "Keras/timm input preprocessing as a decodable batch transform: 'caffe', 'tf', 'torch' or a timm model's stats."
+    "Keras/timm input preprocessing as a decodable batch transform: 'caffe', 'tf', 'torch', a timm model's stats or a `norm_stats` dict."
     def __init__(self, mode='caffe'):
         mean, std, self.bgr = _mode_stats(mode)
         super().__init__(*broadcast_vec(1, 4, mean, std, cuda=True))

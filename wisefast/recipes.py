@@ -7,6 +7,7 @@ Docs: https://wisefast.github.io/wisefast/recipes.html.md"""
 # %% ../nbs/05_recipes.ipynb #47bd17fe
 from __future__ import annotations
 import warnings
+from pathlib import Path
 from fastcore.foundation import L
 from fastcore.meta import delegates
 from fastai.data.core import DataLoaders
@@ -17,13 +18,13 @@ from fastai.torch_core import set_seed
 from .paper import PAPER_LR, PAPER_FACTOR, PAPER_EVERY, PAPER_PS, RECIPES, paper_epochs
 from .data import wise_dls
 from .learner import wise_learner, top5_accuracy
-from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger
+from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, write_atomic
 from .schedule import KerasSGD, paper_sgd
 
 _S224, _F512 = RECIPES['scratch_224'], RECIPES['finetune_512']   # the paper's defaults (`wisefast.paper`)
 
 # %% auto #0
-__all__ = ['recipe_dls', 'wise_recipe', 'scratch_224', 'finetune_512']
+__all__ = ['recipe_dls', 'write_skipped', 'wise_recipe', 'scratch_224', 'finetune_512']
 
 # %% ../nbs/05_recipes.ipynb #58e2697b
 def recipe_dls(source_or_dls, size, bs:int, seed=None, num_workers=None, dls_kwargs=None) -> DataLoaders:
@@ -32,6 +33,12 @@ def recipe_dls(source_or_dls, size, bs:int, seed=None, num_workers=None, dls_kwa
     kw = {'preprocess': 'caffe', **dict(size=size, bs=bs, num_workers=num_workers), **(dls_kwargs or {})}
     if seed is not None: kw.setdefault('seed', seed)
     return wise_dls(source_or_dls, **kw)
+
+def write_skipped(dls, path) -> Path|None:
+    "List the files `wise_dls` skipped as unreadable in `path/skipped.txt`, one `split<TAB>file` a line (empty: none)"
+    files = getattr(dls, 'skipped_files', None)
+    if files is None: return None
+    return write_atomic(Path(path)/'skipped.txt', ''.join(f"{s}\t{f}\n" for s, fs in files.items() for f in fs))
 
 # %% ../nbs/05_recipes.ipynb #585c5622
 @delegates(wise_learner, but=['dls', 'arch', 'head', 'pretrained', 'init', 'ps', 'opt_func', 'lr', 'metrics', 'path', 'wd'])
@@ -48,7 +55,7 @@ def wise_recipe(source_or_dls, # Dataset name or folder (for `wise_dls`), or `Da
                 init='paper', # Head initialisation: the reference's Normal(0, 0.01) (see `WiseHead`)
                 ps:float=PAPER_PS, # Dropout of the heads that have one: the paper's 0.5
                 keras_exact:bool=False, # Per-step decay and Keras momentum, as the reference (`fit_staircase`)
-                path='.', # Output folder: history.csv, models/last.pth, models/best.pth
+                path='.', # Output folder: history.csv, models/last.pth, models/best.pth, skipped.txt
                 resume:bool=False, # Continue from `path/models/last.pth` if it exists
                 seed:int|None=None, # Seed of the model init, data split and every epoch's randomness
                 num_workers:int|None=None, # DataLoader workers (for `wise_dls`)
@@ -77,6 +84,7 @@ def wise_recipe(source_or_dls, # Dataset name or folder (for `wise_dls`), or `Da
     n_epoch = epochs or paper_epochs(recipe, source_or_dls)
     learn.staircase = dict(n_epoch=n_epoch, lr=lr, factor=factor, every=every, start_epoch=start, keras_exact=keras_exact)
     if train:
+        write_skipped(dls, learn.path)
         if start >= n_epoch: print(f"All {n_epoch} epochs already done")
         else: learn.fit_staircase(**learn.staircase)
     return learn
