@@ -116,7 +116,9 @@ def main(argv=None):
     a.csv = None if a.smoke else str(out/'vit_heads.csv')
     parts = {}
     if a.part in ('table', 'both'):
-        parts['table'] = (f"## Every family at {' and '.join(map(str, sizes))} px\n\n{table(sizes)}\n\n"
+        parts['table'] = (f"## Every family at {' and '.join(map(str, sizes))} px\n\nBuilt with random weights; with "
+                          f"pretrained weights LeViT and MLP-Mixer take only their own size (timm cannot resize them).\n\n"
+                          f"{table(sizes)}\n\n"
                           f"Reproduce: `{_command()}`\n")
     if a.part in ('vit', 'both'):
         df, info = vit(a)

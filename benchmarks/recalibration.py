@@ -1,7 +1,7 @@
 """MS-SAR and SE inside the backbone: what they cost, and what they do for a GAP or a Wise-SrNet head on CPU.
 
     python benchmarks/recalibration.py --part overhead      # parameters, FLOPs, training-step time (a few minutes)
-    python benchmarks/recalibration.py --part study         # Fashion-MNIST, 3 seeds (about an hour on 1 CPU thread)
+    python benchmarks/recalibration.py --part study         # Fashion-MNIST, 3 seeds (about 25 min on 1 CPU thread)
     python benchmarks/recalibration.py --smoke              # every code path in a minute; writes nothing
 
 **Overhead.** ResNet-50 and DenseNet-121 (timm, 1000 classes) plain, with timm's SE and with MS-SAR in every residual
@@ -116,10 +116,10 @@ def main(argv=None):
     p.add_argument('--repeats', type=int, default=7)
     p.add_argument('--heads', default='gap,wise')
     p.add_argument('--size', type=int, default=64)
-    p.add_argument('--n-train', type=int, default=200, help="training images per class")
+    p.add_argument('--n-train', type=int, default=300, help="training images per class")
     p.add_argument('--n-test', type=int, default=None, help="test images per class (default: the whole test split)")
     p.add_argument('--n-valid', type=int, default=500)
-    p.add_argument('--epochs', type=int, default=5)
+    p.add_argument('--epochs', type=int, default=10)
     p.add_argument('--seeds', type=int, default=3)
     p.add_argument('--first-seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=1)

@@ -41,7 +41,10 @@ def test_family(family, arch, sizes):
         opt = torch.optim.SGD(m.parameters(), lr=0.1)
         before = m[1].fc.weight.detach().clone()
         loss = nn.functional.cross_entropy(m(x), torch.tensor([1]))
-        loss.backward(); opt.step()
+        loss.backward()
+        grads = [p.grad for p in m[0].parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+        opt.step()                                               # the gradient reached the backbone through the layout
         assert torch.isfinite(loss) and not torch.equal(before, m[1].fc.weight)
 
 @pytest.mark.parametrize('arch', ['swin_tiny_patch4_window7_224', 'vit_tiny_patch16_224', 'deit_tiny_distilled_patch16_224'])

@@ -174,11 +174,6 @@ def _check_model(arch:str, size, heads, pool=None, recalibration=None):
         warnings.simplefilter('ignore')                      # the real model warns again, once
         for h in heads: create_wise_model(arch, 2, size=size, head=h, pool=pool, recalibration=recalibration)
 
-def _check_hub(repo_id:str):
-    "Stop before training if `--push-to-hub` could not upload at the end: an id that is not 'org/name', or no credentials"
-    from wisefast.hub import check_push
-    check_push(repo_id)
-
 def _push(learn, cfg:dict, out:Path, name:str, epochs:int):
     "Upload the trained model with its card; if that fails, say how to upload the folder written for it later"
     from wisefast.hub import save_pretrained, push_to_hub
@@ -187,7 +182,7 @@ def _push(learn, cfg:dict, out:Path, name:str, epochs:int):
                      f"SGD (momentum 0.9) from lr {cfg['lr']} ×{cfg['factor']} every {cfg['every']} epochs"
                      f"{', from ImageNet weights' if cfg['pretrained'] else ', from scratch'}.")
     folder = save_pretrained(learn, out/'hub', repo_id=cfg['push_to_hub'], **kw)
-    try: url = push_to_hub(learn, cfg['push_to_hub'], **kw)
+    try: url = push_to_hub(learn, cfg['push_to_hub'], folder=folder)
     except Exception as e:
         raise CLIError(f"the upload to {cfg['push_to_hub']} failed ({e}); the model is saved: upload {folder} later with "
                        f"`hf upload {cfg['push_to_hub']} {folder}`", code=1) from None
@@ -223,7 +218,9 @@ def train(cfg:dict):
     out = Path(cfg.get('out') or f"runs/{name}-{cfg['arch']}-{cfg['head']}").expanduser()
     old = _previous_run(out, cfg['resume'], cfg.get('overwrite', False))
     _check_model(cfg['arch'], cfg['size'], [cfg['head']], cfg.get('pool'), cfg.get('recalibration'))
-    if cfg.get('push_to_hub'): _check_hub(cfg['push_to_hub'])      # before hours of training, not after
+    if cfg.get('push_to_hub'):                               # a bad id or no credentials: now, not after hours of training
+        from wisefast.hub import check_push
+        check_push(cfg['push_to_hub'])
     fp16 = cfg.get('fp16')
     if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a CUDA GPU: training in fp32"); fp16 = False
     dls = load_data(source, cfg['size'], cfg['bs'], cfg)

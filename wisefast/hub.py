@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/hub.html.md"""
 
 # %% ../nbs/06a_hub.ipynb #2b7b48dd
 from __future__ import annotations
-import json, re, shutil, tempfile
+import contextlib, json, shutil, tempfile
 from pathlib import Path
 import numpy as np, yaml
 from PIL import Image
@@ -20,11 +20,12 @@ from .images import LoadStretched, Stretch, RESAMPLE
 from .data import wise_dblock
 from .heads import WiseHead
 from .models import WiseModel, create_wise_model
-from .export import save_weights, model_kwargs
+from .export import save_weights, model_kwargs, _is_norm
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'CARD_NAME', 'CURVES_NAME', 'RESIZES', 'hub_config', 'model_card', 'save_pretrained',
-           'resolve_pretrained', 'read_config', 'inference_dls', 'from_pretrained', 'check_push', 'push_to_hub']
+__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'CARD_NAME', 'CURVES_NAME', 'RESIZES', 'MAX_SIZE', 'hub_config', 'model_card',
+           'save_pretrained', 'resolve_pretrained', 'read_config', 'inference_dls', 'from_pretrained', 'check_push',
+           'push_to_hub']
 
 # %% ../nbs/06a_hub.ipynb #3c97a06d
 CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, CURVES_NAME = 'config.json', 'model.safetensors', 'README.md', 'curves.png'
@@ -40,6 +41,9 @@ def _resize(dls) -> dict:
     for t in _item_tfms(dls):
         if isinstance(t, (LoadStretched, Stretch)): return dict(resize='stretch', resample=names.get(t.resample, 'nearest'))
         if isinstance(t, Resize):
+            if t.method == 'pad' and t.pad_mode != 'zeros':
+                raise ValueError(f"These DataLoaders pad with pad_mode={t.pad_mode!r}, which the saved folder cannot "
+                                 f"describe: use Resize(size, method='pad', pad_mode='zeros') or another method.")
             return dict(resize={'squish': 'stretch'}.get(t.method, t.method), resample=names.get(t.mode, 'bilinear'))
     raise ValueError("These DataLoaders resize images neither with wisefast's stretch nor with fastai's `Resize`, so "
                      "the folder could not say how to prepare an image: build them with `wise_dls` or `item_tfms=Resize(size)`.")
@@ -49,6 +53,9 @@ def hub_config(learn:Learner) -> dict:
     model = learn.model
     if not isinstance(model, WiseModel):
         raise ValueError("save_pretrained needs a wisefast model (`wise_learner` or `create_wise_model`).")
+    if model.cfg.get('head') == 'custom':
+        raise ValueError("A model with a custom head cannot be rebuilt from config.json: save it with `save_weights` "
+                         "and rebuild it in your own code, or use one of wisefast's heads.")
     hd = model[1]
     head = dict(variant=hd.variant, init=hd.init if isinstance(hd.init, str) else None, prepool=hd.prepool,
                 grid=list(hd.grid)) if isinstance(hd, WiseHead) else dict(variant=model.cfg['head'])
@@ -99,7 +106,8 @@ def model_card(config:dict, metrics:dict, repo_id:str|None=None, dataset:str|Non
              f"Initialised as `init={cfg.get('init')!r}`, dropout `ps={cfg.get('ps')}`, a {cfg['fmap_size'][0]}×"
              f"{cfg['fmap_size'][1]} feature map at {pre['size'][0]}×{pre['size'][1]} px.", '',
              f"**Training.** {recipe or 'See the run that produced it.'}", '',
-             f"**Inputs.** RGB images {pre['resize']}ed to {pre['size'][0]}×{pre['size'][1]} px ({pre['resample']}), "
+             f"**Inputs.** {'RGB' if cfg.get('n_in', 3) == 3 else str(cfg['n_in']) + '-channel'} images "
+             f"{dict(stretch='stretched', crop='cropped', pad='padded')[pre['resize']]} to {pre['size'][0]}×{pre['size'][1]} px ({pre['resample']}), "
              f"then {'normalised with ' + json.dumps(pre['norm']) if pre['norm'] else 'scaled to [0, 1]'}.", '']
     if metrics:
         lines += ['## Results (last epoch, validation set)', '', '| metric | value |', '|---|---|',
@@ -127,8 +135,16 @@ def save_pretrained(learn:Learner, folder, repo_id:str|None=None, dataset:str|No
 
 # %% ../nbs/06a_hub.ipynb #f3ce965f
 RESIZES = ('stretch', 'crop', 'pad')
+MAX_SIZE = 4096   # px: a config.json asking for more is refused rather than allocated
 _CONFIG_KEYS = {'library', 'wisefast_version', 'architecture', 'head', 'model', 'classes', 'preprocessing'}  # `head`: for people, not read
-_HUB_ID = re.compile(r'[A-Za-z0-9][\w.-]*/[\w.-]+')
+def _repo_id(name:str) -> str|None:
+    "`name` without `hf-hub:` if it is a valid Hub model id ('org/name', as `huggingface_hub` checks it), else `None`"
+    from huggingface_hub.utils import validate_repo_id, HFValidationError
+    repo = str(name).removeprefix('hf-hub:')
+    if repo.count('/') != 1: return None
+    try: validate_repo_id(repo)
+    except HFValidationError: return None
+    return repo
 
 def resolve_pretrained(name, revision:str|None=None) -> Path:
     "The local folder of `name`: a folder, or a Hub id (`org/name`, `hf-hub:org/name`) through `huggingface_hub`'s cache"
@@ -138,8 +154,8 @@ def resolve_pretrained(name, revision:str|None=None) -> Path:
             raise FileNotFoundError(f"{path} is not a folder written by `save_pretrained`: it needs {CONFIG_NAME} and "
                                     f"{WEIGHTS_NAME}.")
         return path
-    repo = str(name).removeprefix('hf-hub:')
-    if not _HUB_ID.fullmatch(repo):
+    repo = _repo_id(name)
+    if repo is None:
         raise FileNotFoundError(f"{name}: neither a folder nor a Hugging Face Hub id ('org/name' or 'hf-hub:org/name').")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
@@ -149,8 +165,8 @@ def resolve_pretrained(name, revision:str|None=None) -> Path:
                                 f"cannot be reached (offline, or HF_HUB_OFFLINE=1): download it once with a network, or "
                                 f"pass its folder.") from e
     except (RepositoryNotFoundError, RevisionNotFoundError) as e:
-        raise FileNotFoundError(f"{repo}{'@' + revision if revision else ''}: no such model on the Hub, or it is private "
-                                f"(log in with `hf auth login`).") from e
+        raise FileNotFoundError(f"{name}: no such local folder, and {repo}{'@' + revision if revision else ''} is no "
+                                f"model on the Hub, or a private one (log in with `hf auth login`).") from e
 
 def read_config(folder) -> dict:
     "`config.json` of a `save_pretrained` folder, read as data: known fields only, each of the right type"
@@ -169,7 +185,12 @@ def read_config(folder) -> dict:
             and all(type(s) is int and s > 0 for s in pre['size'])):
         raise ValueError(f"{f}: 'preprocessing' must be {{size: [h, w], resize: one of {RESIZES}, resample: one of "
                          f"{list(RESAMPLE)}, norm: [...]}}")
+    if not _is_norm(pre['norm']): raise ValueError(f"{f}: 'preprocessing.norm' must be a list of {{mean, std, bgr}} statistics")
+    if any(s == 0 for n in pre['norm'] for s in n['std']): raise ValueError(f"{f}: 'preprocessing.norm' has a zero std")
     config['model'] = model_kwargs(config.get('model'), f)   # whitelisted `create_wise_model` arguments, type-checked
+    if list(config['model']['size']) != pre['size'] or max(pre['size']) > MAX_SIZE:
+        raise ValueError(f"{f}: the model's size {config['model']['size']} and the preprocessing's {pre['size']} must "
+                         f"agree, at most {MAX_SIZE} px")
     if config['model'].get('n_out') != len(classes): raise ValueError(f"{f}: the model has {config['model'].get('n_out')} outputs "
                                                                       f"for {len(classes)} classes")
     return config
@@ -209,18 +230,21 @@ def from_pretrained(name, revision:str|None=None, cpu:bool|None=None, bs:int=64)
 def check_push(repo_id:str, token:str|None=None):
     "Raise if an upload to `repo_id` cannot start: an id that is not 'org/name', or no Hugging Face credentials"
     from huggingface_hub import get_token
-    if not _HUB_ID.fullmatch(repo_id): raise ValueError(f"repo_id={repo_id!r}: expected 'org/name'.")
+    if _repo_id(repo_id) != repo_id:
+        raise ValueError(f"repo_id={repo_id!r}: expected a Hub model id 'org/name' (letters, digits, '-', '_', '.').")
     if token is None and get_token() is None:
         raise PermissionError("No Hugging Face token: log in with `hf auth login`, set HF_TOKEN, or pass token=.")
 
-def push_to_hub(learn:Learner, repo_id:str, private:bool|None=None, token:str|None=None,
-                commit_message:str='Upload wisefast model', revision:str|None=None, **card_kwargs) -> str:
-    "Upload `save_pretrained`'s folder as Hub model `repo_id` (`huggingface_hub`'s `create_repo`, `upload_folder`)"
+def push_to_hub(learn:Learner|None, repo_id:str, private:bool|None=None, token:str|None=None,
+                commit_message:str='Upload wisefast model', revision:str|None=None, folder=None, **card_kwargs) -> str:
+    "Upload `save_pretrained(learn)` (or a `folder` it wrote) as Hub model `repo_id` (`create_repo`, `upload_folder`)"
     from huggingface_hub import HfApi
     check_push(repo_id, token)
     api = HfApi(token=token)
-    with tempfile.TemporaryDirectory() as d:
-        save_pretrained(learn, d, repo_id=repo_id, **card_kwargs)
+    with contextlib.ExitStack() as stack:
+        if folder is None: folder = save_pretrained(learn, stack.enter_context(tempfile.TemporaryDirectory()),
+                                                    repo_id=repo_id, **card_kwargs)
         api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=d, commit_message=commit_message, revision=revision)
+        if revision: api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message, revision=revision)
     return getattr(info, 'commit_url', str(info))

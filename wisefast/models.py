@@ -81,16 +81,20 @@ class TimmFeatures(nn.Module):
         h, w = self.grid(x.shape[-2:])
         if h * w != out.shape[1]:
             raise ValueError(f"{type(self.model).__name__} gives {out.shape[1]} patch tokens for a {x.shape[-2]}×"
-                             f"{x.shape[-1]} image, not the {h}×{w} grid of its patch embedding: wisefast cannot lay them out.")
+                             f"{x.shape[-1]} image, not the {h}×{w} grid of its patch embedding: wisefast cannot lay them "
+                             f"out; every head needs that grid: pick a family that works (`wisefast.models.BACKBONE_FAMILIES`).")
         return out.transpose(1, 2).reshape(out.shape[0], out.shape[2], h, w)
 
 def _timm_model(body:nn.Module) -> nn.Module: return body.model if isinstance(body, TimmFeatures) else body
 
+def _fixed(m:nn.Module) -> bool:
+    "Whether timm built `m` for one image size (and not to take any, `dynamic_img_size`)"
+    return bool(getattr(m, 'pretrained_cfg', {}).get('fixed_input_size')) and not getattr(m, 'dynamic_img_size', False)
+
 def set_input_size(body:nn.Module, size):
     "Build `body` for `size` images if timm built it for one size (`fixed_input_size`: ViT, Swin, MaxViT, ...)."
     m = _timm_model(body)
-    fixed = getattr(m, 'pretrained_cfg', {}).get('fixed_input_size') and not getattr(m, 'dynamic_img_size', False)
-    if fixed and hasattr(m, 'set_input_size'): m.set_input_size(img_size=to_2tuple(size))   # others (LeViT) cannot
+    if _fixed(m) and hasattr(m, 'set_input_size'): m.set_input_size(img_size=to_2tuple(size))   # others (LeViT) cannot
     return body
 
 def _create(name:str, pretrained, **kw) -> nn.Module:
@@ -124,8 +128,13 @@ def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=N
     model = _create(name, pretrained, **kw)                  # at its own size: weights load as they were trained
     try:
         if fixed and not flexible:                           # then the way progressive resizing changes it later
+            native = tuple(model.pretrained_cfg.get('input_size', (3, 224, 224))[1:])
             if hasattr(model, 'set_input_size'): set_input_size(model, size)
-            else: model = _create(name, pretrained, img_size=to_2tuple(size), **kw)   # LeViT: only at creation
+            elif to_2tuple(size) != native:                  # LeViT, MLP-Mixer: timm sizes them only when it builds them
+                if pretrained: raise ValueError(
+                    f"{name} takes only {native[0]}×{native[1]} px images with pretrained weights: timm cannot resize "
+                    f"it (no `set_input_size`). Use size={native[0]}, or pretrained=False to train it at {size} px.")
+                model = _create(name, pretrained, img_size=to_2tuple(size), **kw)
         fmt = _output_fmt(model, size if fixed else model.pretrained_cfg.get('input_size', (3, 224))[1:], n_in)
     except (RuntimeError, AssertionError) as e:
         raise ValueError(f"timm cannot build {name} for {size} px images ({e}): use larger images, or the size "
@@ -170,6 +179,9 @@ def min_image_size(arch:str|nn.Module, head:str='wise', pool:int|None=None, n_in
                    **kwargs) -> int:
     "Smallest square image size (px) for which backbone `arch` (a name or a body) and `head` build."
     body = arch if isinstance(arch, nn.Module) else create_timm_body(arch, n_in=n_in, **kwargs)
+    if _fixed(_timm_model(body)) and not hasattr(_timm_model(body), 'set_input_size'):
+        raise ValueError(f"{type(_timm_model(body)).__name__} is built for one image size and timm cannot resize it, so "
+                         f"there is no smallest size to search: build it for the size you need, create_wise_model(size=...).")
     hi = 32                                                  # doubling first: a transformer at 2048 px costs gigabytes
     while _try_head(body, hi, head, pool, n_in) is None:
         if hi >= max_size:
