@@ -56,11 +56,24 @@ def _output_fmt(model:nn.Module, size, n_in:int=3) -> str:
     model.train(was_training)
     return {3: 'NLC', 4: 'NCHW'}.get(out.ndim, f'{out.ndim}d')
 
+def _headless(model:nn.Module, fmt:str, size, n_in:int) -> bool:
+    "Drop `model`'s pooling (`reset_classifier(0, '')`); whether `model(x)` then keeps the layout of its features"
+    try: model.reset_classifier(0, global_pool='')           # what timm's head does before pooling stays: its norms
+    except (AssertionError, ValueError, TypeError): return False   # heads that always pool (EfficientViT (MIT))
+    p, was_training = next(model.parameters()), model.training
+    with torch.no_grad():
+        x = p.new_zeros(1, n_in, *to_2tuple(size))
+        out, feats = model.eval()(x), model.forward_features(x)
+    model.train(was_training)
+    if out.ndim != feats.ndim: return False                  # DeiT's distilled head reads two tokens, whatever the pool
+    return out.shape[:-1] == feats.shape[:-1] if fmt in ('NHWC', 'NLC') else out.shape[2:] == feats.shape[2:]
+
 class TimmFeatures(nn.Module):
     "timm `model`'s unpooled features as a `(B, C, H, W)` map, whatever their layout (`fmt`, as timm reports it)."
-    def __init__(self, model:nn.Module, fmt:str='NCHW'):
+    def __init__(self, model:nn.Module, fmt:str='NCHW',
+                 headless:bool=True): # `model(x)` gives the unpooled features (`reset_classifier(0, '')`), with its head's norms
         super().__init__()
-        self.model, self.fmt = model, fmt
+        self.model, self.fmt, self.headless = model, fmt, headless
         self.num_prefix_tokens = getattr(model, 'num_prefix_tokens', 0) if fmt == 'NLC' else 0
 
     @property
@@ -74,10 +87,10 @@ class TimmFeatures(nn.Module):
         return tuple(-(-int(s) // r) for s in hw)
 
     def forward(self, x):
-        out = self.model.forward_features(x)
+        out = self.model(x) if self.headless else self.model.forward_features(x)
         if self.fmt == 'NHWC': return out.permute(0, 3, 1, 2)
         if self.fmt != 'NLC': return out
-        out = getattr(self.model, 'fc_norm', nn.Identity())(out[:, self.num_prefix_tokens:])  # avg-pool ViTs norm here
+        out = out[:, self.num_prefix_tokens:]
         h, w = self.grid(x.shape[-2:])
         if h * w != out.shape[1]:
             raise ValueError(f"{type(self.model).__name__} gives {out.shape[1]} patch tokens for a {x.shape[-2]}×"
@@ -135,15 +148,13 @@ def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=N
                     f"{name} takes only {native[0]}×{native[1]} px images with pretrained weights: timm cannot resize "
                     f"it (no `set_input_size`). Use size={native[0]}, or pretrained=False to train it at {size} px.")
                 model = _create(name, pretrained, img_size=to_2tuple(size), **kw)
-        fmt = _output_fmt(model, size if fixed else model.pretrained_cfg.get('input_size', (3, 224))[1:], n_in)
+        probe = size if fixed else model.pretrained_cfg.get('input_size', (3, 224))[1:]
+        fmt = _output_fmt(model, probe, n_in)
+        headless = _headless(model, fmt, probe, n_in)
     except (RuntimeError, AssertionError) as e:
         raise ValueError(f"timm cannot build {name} for {size} px images ({e}): use larger images, or the size "
                          f"it was designed for ({model.pretrained_cfg.get('input_size')}).") from e
-    body = model
-    if fmt == 'NCHW':
-        try: model.reset_classifier(0, global_pool='')       # the map, with what timm's head does before pooling
-        except (AssertionError, ValueError): body = TimmFeatures(model, fmt)   # a head that always pools (EfficientViT)
-    else: body = TimmFeatures(model, fmt)
+    body = model if fmt == 'NCHW' and headless else TimmFeatures(model, fmt, headless)
     if cut is None: return body
     if body is not model: raise ValueError(f"cut= needs a backbone whose modules give an (B, C, H, W) map in order; "
                                            f"{name}'s features are {fmt}: leave cut=None.")
