@@ -20,9 +20,8 @@ from pathlib import Path
 import pandas as pd, torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fastai_workflows import quiet, seeded_runs, paired, mean_sd, mean_se, _write
+from fastai_workflows import quiet, seeded_runs, add_study_args, paired, mean_sd, mean_se, _write
 
-OUT = Path(__file__).resolve().parents[1]/'benchmarks'/'results'
 VIT_HEADS = ('class token (timm)', 'gap', 'wise')
 
 def _command(): return ' '.join(['python benchmarks/backbones.py', *map(shlex.quote, sys.argv[1:])])
@@ -96,17 +95,8 @@ def main(argv=None):
     p.add_argument('--part', choices=('table', 'vit', 'both'), default='both')
     p.add_argument('--sizes', default='224,512')
     p.add_argument('--arch', default='vit_tiny_patch16_224')
-    p.add_argument('--size', type=int, default=96)
-    p.add_argument('--n-train', type=int, default=500, help="training images per class")
-    p.add_argument('--n-test', type=int, default=None, help="test images per class (default: the whole test split)")
-    p.add_argument('--n-valid', type=int, default=500, help="test images shown as fastai's per-epoch validation")
-    p.add_argument('--epochs', type=int, default=10)
     p.add_argument('--lr', type=float, default=1e-3)
-    p.add_argument('--seeds', type=int, default=3)
-    p.add_argument('--first-seed', type=int, default=0)
-    p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--out', default=str(OUT))
-    p.add_argument('--smoke', action='store_true', help="every code path on tiny budgets; writes nothing")
+    add_study_args(p, n_train=500, epochs=10, size=96)
     a = p.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     torch.set_num_threads(a.threads)

@@ -83,6 +83,21 @@ def seeded_runs(a, configs, run) -> tuple:
             if a.csv: _write(a.csv, pd.DataFrame(rows).to_csv(index=False))
     return pd.DataFrame(rows), dict(where=where, n_test=len(test), minutes=(time.perf_counter() - t_all) / 60)
 
+def add_study_args(p, n_train:int, epochs:int, size:int):
+    "The arguments of a `seeded_runs` study, with these defaults"
+    a = p.add_argument
+    a('--size', type=int, default=size)
+    a('--n-train', type=int, default=n_train, help="training images per class")
+    a('--n-test', type=int, default=None, help="test images per class (default: the whole test split)")
+    a('--n-valid', type=int, default=500, help="test images shown as fastai's per-epoch validation")
+    a('--epochs', type=int, default=epochs)
+    a('--seeds', type=int, default=3)
+    a('--first-seed', type=int, default=0, help="seeds FIRST_SEED, FIRST_SEED + 1, ...")
+    a('--threads', type=int, default=1)
+    a('--out', default=str(OUT))
+    a('--smoke', action='store_true', help="every code path on tiny budgets; writes nothing")
+    return p
+
 # ------------------------------------------------------------------------------------------------------------ workflows
 DEFAULT = 'wise (default)'
 

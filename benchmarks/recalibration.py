@@ -23,9 +23,8 @@ from pathlib import Path
 import pandas as pd, torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fastai_workflows import seeded_runs, mean_sd, mean_se, _write
+from fastai_workflows import seeded_runs, add_study_args, mean_sd, mean_se, _write
 
-OUT = Path(__file__).resolve().parents[1]/'benchmarks'/'results'
 KINDS = (None, 'se', 'ms_sar')
 SMALL_DENSENET = dict(growth_rate=12, block_config=(2, 2, 2, 2), bn_size=2)
 BACKBONES = {'test_resnet': ('test_resnet', {}), 'small DenseNet': ('densenet121', SMALL_DENSENET)}
@@ -115,16 +114,7 @@ def main(argv=None):
     p.add_argument('--step-size', type=int, default=112)
     p.add_argument('--repeats', type=int, default=7)
     p.add_argument('--heads', default='gap,wise')
-    p.add_argument('--size', type=int, default=64)
-    p.add_argument('--n-train', type=int, default=300, help="training images per class")
-    p.add_argument('--n-test', type=int, default=None, help="test images per class (default: the whole test split)")
-    p.add_argument('--n-valid', type=int, default=500)
-    p.add_argument('--epochs', type=int, default=10)
-    p.add_argument('--seeds', type=int, default=3)
-    p.add_argument('--first-seed', type=int, default=0)
-    p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--out', default=str(OUT))
-    p.add_argument('--smoke', action='store_true', help="every code path on tiny budgets; writes nothing")
+    add_study_args(p, n_train=300, epochs=10, size=64)
     a = p.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     torch.set_num_threads(a.threads)

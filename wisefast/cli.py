@@ -307,22 +307,19 @@ def _classifier(model, bs:int, cpu:bool) -> tuple:
     "(function giving the class probabilities of a list of files, class names) of `model` (see `predict_parser`)"
     import torch
     path = Path(model).expanduser()
-    if (path/'config.json').is_file() or (not path.exists() and '/' in str(model) and path.suffix != '.pkl'):
-        from wisefast.hub import from_pretrained                 # a `save_pretrained` folder or a Hub id
-        learn = from_pretrained(model, cpu=cpu or None, bs=bs)
-        def probs(fs):
-            with learn.no_bar(): return learn.get_preds(dl=learn.dls.test_dl([Path(f) for f in fs], bs=bs))[0]
-        return probs, learn.dls.vocab
     if path.suffix == '.safetensors':
         from wisefast.export import wise_model_from_safetensors, predict_files
         m = wise_model_from_safetensors(model, 'cpu' if cpu or not torch.cuda.is_available() else 'cuda')
         return (lambda fs: predict_files(m, fs, bs)), m.vocab or [str(i) for i in range(m.cfg['n_out'])]
-    from wisefast.export import load_exported
-    learn = load_exported(model, cpu=cpu or None)
-    def probs(fs):
+    if (path/'config.json').is_file() or (not path.exists() and '/' in str(model) and path.suffix != '.pkl'):
+        from wisefast.hub import from_pretrained                 # a `save_pretrained` folder or a Hub id
+        learn, items = from_pretrained(model, cpu=cpu or None, bs=bs), lambda fs: [Path(f) for f in fs]
+    else:
+        from wisefast.export import load_exported
         # `wise_dls` items are (x, label) tuples read with `ItemGetter(0)`: give the files in the same form
-        dl = learn.dls.test_dl([(f,) for f in fs], bs=bs, num_workers=0)
-        with learn.no_bar(): return learn.get_preds(dl=dl)[0]
+        learn, items = load_exported(model, cpu=cpu or None), lambda fs: [(f,) for f in fs]
+    def probs(fs):
+        with learn.no_bar(): return learn.get_preds(dl=learn.dls.test_dl(items(fs), bs=bs, num_workers=0))[0]
     return probs, learn.dls.vocab
 
 def predict(model, images, bs:int=32, cpu:bool=False) -> list:

@@ -45,28 +45,30 @@ def resolve_arch(arch:str) -> str:
                      f"({', '.join(KERAS_ARCHS)}).{hint}")
 
 # %% ../nbs/03_models.ipynb #a42dc2ac
-def _output_fmt(model:nn.Module, size, n_in:int=3) -> str:
-    "Layout of `model.forward_features` (for `size` images): timm's `output_fmt` (Swin: 'NHWC'), else 'NLC' or 'NCHW'."
-    fmt = getattr(model, 'output_fmt', None)                 # timm states it where a map is channels-last
-    if fmt is not None: return getattr(fmt, 'value', fmt)
-    if getattr(model, 'num_prefix_tokens', None) is not None: return 'NLC'   # ViT, DeiT, EVA, BEiT, ...
-    p = next(model.parameters())
-    was_training = model.training
-    with torch.no_grad(): out = model.eval().forward_features(p.new_zeros(1, n_in, *to_2tuple(size)))
-    model.train(was_training)
-    return {3: 'NLC', 4: 'NCHW'}.get(out.ndim, f'{out.ndim}d')
+def _dummy_eval(model:nn.Module, size, n_in:int=3, *fns) -> tuple:
+    "The outputs of `fns` (default: `model`) on one blank `size` image in eval mode, `model`'s mode kept (fastai's `dummy_eval`)"
+    x, was_training = next(model.parameters()).new_zeros(1, n_in, *to_2tuple(size)), model.training
+    try:
+        with torch.no_grad():
+            model.eval()
+            return tuple(f(x) for f in fns or (model,))
+    finally: model.train(was_training)
 
-def _headless(model:nn.Module, fmt:str, size, n_in:int) -> bool:
-    "Drop `model`'s pooling (`reset_classifier(0, '')`); whether `model(x)` then keeps the layout of its features"
-    try: model.reset_classifier(0, global_pool='')           # what timm's head does before pooling stays: its norms
-    except (AssertionError, ValueError, TypeError): return False   # heads that always pool (EfficientViT (MIT))
-    p, was_training = next(model.parameters()), model.training
-    with torch.no_grad():
-        x = p.new_zeros(1, n_in, *to_2tuple(size))
-        out, feats = model.eval()(x), model.forward_features(x)
-    model.train(was_training)
-    if out.ndim != feats.ndim: return False                  # DeiT's distilled head reads two tokens, whatever the pool
-    return out.shape[:-1] == feats.shape[:-1] if fmt in ('NHWC', 'NLC') else out.shape[2:] == feats.shape[2:]
+def _layout(model:nn.Module, size, n_in:int=3) -> tuple[str, bool]:
+    """`(fmt, headless)`: the layout of `model.forward_features` (timm's `output_fmt`, e.g. Swin's 'NHWC'; else 'NLC'
+    tokens or an 'NCHW' map), and whether `model(x)`, its pooling dropped (`reset_classifier(0, '')`), keeps it"""
+    try: model.reset_classifier(0, global_pool=''); headless = True    # what timm's head does before pooling stays: its norms
+    except (AssertionError, ValueError, TypeError): headless = False    # heads that always pool (EfficientViT (MIT))
+    feats, *out = _dummy_eval(model, size, n_in, model.forward_features, *([model] if headless else []))
+    fmt = getattr(model, 'output_fmt', None)                 # timm states it where a map is channels-last
+    if fmt is not None: fmt = getattr(fmt, 'value', fmt)
+    elif getattr(model, 'num_prefix_tokens', None) is not None: fmt = 'NLC'   # ViT, DeiT, EVA, BEiT, ...
+    else: fmt = {3: 'NLC', 4: 'NCHW'}.get(feats.ndim, f'{feats.ndim}d')
+    if headless:                                             # DeiT's distilled head reads two tokens, whatever the pool
+        out = out[0]
+        headless = out.ndim == feats.ndim and (out.shape[:-1] == feats.shape[:-1] if fmt in ('NHWC', 'NLC')
+                                               else out.shape[2:] == feats.shape[2:])
+    return fmt, headless
 
 class TimmFeatures(nn.Module):
     "timm `model`'s unpooled features as a `(B, C, H, W)` map, whatever their layout (`fmt`, as timm reports it)."
@@ -149,8 +151,7 @@ def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=N
                     f"it (no `set_input_size`). Use size={native[0]}, or pretrained=False to train it at {size} px.")
                 model = _create(name, pretrained, img_size=to_2tuple(size), **kw)
         probe = size if fixed else model.pretrained_cfg.get('input_size', (3, 224))[1:]
-        fmt = _output_fmt(model, probe, n_in)
-        headless = _headless(model, fmt, probe, n_in)
+        fmt, headless = _layout(model, probe, n_in)
     except (RuntimeError, AssertionError) as e:
         raise ValueError(f"timm cannot build {name} for {size} px images ({e}): use larger images, or the size "
                          f"it was designed for ({model.pretrained_cfg.get('input_size')}).") from e
@@ -166,11 +167,7 @@ def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=N
 # %% ../nbs/03_models.ipynb #4508e7c2
 def feature_map_shape(body:nn.Module, size, n_in:int=3) -> tuple[int, int, int]:
     "`(C, H, W)` of `body`'s output for a `size` input image (fastai's `dummy_eval`, checked to be a spatial map)."
-    h, w = to_2tuple(size)
-    p = next(body.parameters())
-    was_training = body.training
-    with torch.no_grad(): out = body.eval()(p.new_zeros(1, n_in, h, w))
-    body.train(was_training)
+    (out,), (h, w) = _dummy_eval(body, size, n_in), to_2tuple(size)
     if out.ndim != 4:
         raise ValueError(f"The backbone returns shape {tuple(out.shape)} for a {h}×{w} image, not a (B, C, H, W) "
                          f"feature map, and timm states no layout that wisefast can turn into one (`output_fmt`, "
@@ -275,8 +272,6 @@ class WiseModel(Sliceable, nn.Sequential):
         return self
 
 # %% ../nbs/03_models.ipynb #ab08e6c8
-_FASTAI_ONLY = ('concat_pool', 'lin_ftrs', 'first_bn', 'bn_final', 'lin_first')
-
 def _fastai_head(nf, n_out, init, pool, ps, y_range, opts) -> nn.Module:
     "fastai's `create_head` with `vision_learner`'s defaults and init (`init`: a function; a name: kaiming, fastai's)."
     if init == 'gap': raise ValueError("init='gap' starts a spatial head as GAP; fastai's head already pools: pass a "
