@@ -154,7 +154,11 @@ def workflows(a):
     import timm
     xs, ys, names, test, where = fashion_mnist(a.n_test)
     runs, rows, lr_cache = head_runs(), [], {}
-    if a.heads: runs = {k: v for k, v in runs.items() if k in a.heads.split(',')}
+    if a.heads:
+        wanted = [h.strip() for h in a.heads.split(';')]
+        if unknown := [h for h in wanted if h not in runs]:
+            raise SystemExit(f"Unknown head label(s) {unknown}: choose from {list(runs)} (separate them with ';').")
+        runs = {k: v for k, v in runs.items() if k in wanted}
     print(f"Fashion-MNIST ({where}): {a.n_train}/class training, {a.n_pretrain}/class pre-training, "
           f"{len(test)} test images; {a.arch} at {a.size} px; heads {list(runs)}", flush=True)
     t_all = time.perf_counter()
@@ -203,7 +207,7 @@ def workflows_markdown(df, info, a) -> str:
     from wisefast.experiments import results_markdown
     from wisefast.paper import DEFAULT_INIT, DEFAULT_PS
     default, base = DEFAULT, 'gap'
-    heads, g = list(head_runs()), df.groupby(['workflow', 'budget', 'head']).accuracy
+    heads, g = [h for h in head_runs() if h in set(df['head'])], df.groupby(['workflow', 'budget', 'head']).accuracy
     mean, sd = g.mean().unstack().reindex(columns=heads), g.std().unstack().reindex(columns=heads)
     order = [(w, b) for w in a.workflows for b in ('short', 'long') if (w, b) in mean.index]
     mean, sd = mean.loc[order], sd.loc[order]
@@ -224,7 +228,8 @@ def workflows_markdown(df, info, a) -> str:
     par = f" over the {n} runs" if n > 1 else ''
     lines = ["# fastai workflows: the Wise-SrNet head against GAP", "",
              f"Commands: {cmd}. Machine: {platform.machine()}, {os.cpu_count()} CPUs shared with other jobs, "
-             f"torch {torch.__version__}, one thread per process; {info['minutes']:.0f} min of training{par}.", "",
+             f"torch {torch.__version__}, one thread per process; {info['minutes']:.0f} min of training{par}."
+             + (f" {info['note']}" if info.get('note') else ''), "",
              f"Fashion-MNIST ({info['where']}), {a.n_train} training images per class drawn per seed, the body of "
              f"`fine_tune` pre-trained ({a.pretrain_epochs} epochs, GAP) on {a.n_pretrain} other images per class; "
              f"{a.arch} at {a.size} px (a 2×2 map), batches of 64, no augmentation. Test top-1 accuracy (%) on "
@@ -333,7 +338,7 @@ def main(argv=None):
     p.add_argument('--part', choices=('workflows', 'throughput', 'both'), default='both')
     p.add_argument('--seeds', type=int, default=3)
     p.add_argument('--first-seed', type=int, default=0, help="seeds FIRST_SEED, FIRST_SEED + 1, ... (to add seeds to a run)")
-    p.add_argument('--heads', help="comma-separated labels of the heads to train (default: all)")
+    p.add_argument('--heads', help="labels of the heads to train, separated by ';' (labels contain commas; default: all)")
     p.add_argument('--short', type=int, default=2, help="short budget, epochs")
     p.add_argument('--long', type=int, default=10, help="long budget, epochs")
     p.add_argument('--workflows', default=','.join(WORKFLOWS))
@@ -350,6 +355,7 @@ def main(argv=None):
     p.add_argument('--tp-arch', default='resnet10t')
     p.add_argument('--out', default=str(OUT))
     p.add_argument('--smoke', action='store_true', help="every code path on tiny budgets; writes nothing")
+    p.add_argument('--note', help="with --report: a sentence for the Markdown, e.g. which rows of which CSV were replaced")
     p.add_argument('--report', action='store_true', help="rewrite the workflows' Markdown from their CSV, no training")
     p.add_argument('--csv', help="the workflows' CSV (default: OUT/fastai_workflows.csv); with --report, a comma-separated list")
     a = p.parse_args(argv)
@@ -365,7 +371,7 @@ def main(argv=None):
             files = [Path(f) for f in a.csv.split(',')]
             df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
             infos = [json.loads(f.with_suffix('.json').read_text()) for f in files]
-            info = {**infos[0], 'minutes': sum(i['minutes'] for i in infos), 'processes': len(files),
+            info = {**infos[0], 'minutes': df.seconds.sum() / 60, 'processes': len(files), 'note': a.note,
                     'commands': [i.get('command', '?') for i in infos] +
                                 [f"python benchmarks/fastai_workflows.py --part workflows --report --csv {a.csv}"]}
             a.workflows = [w for w in WORKFLOWS if w in set(df.workflow)]

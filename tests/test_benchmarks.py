@@ -49,3 +49,25 @@ def test_recalibration_smoke():
             assert re.search(rf'\| {arch} +\| {kind} +\| [\d.]+ M +\| [+\d.]+% ', r.stdout), (arch, kind)
     for bb in ('test_resnet', 'small DenseNet'):
         for head in ('gap', 'wise'): assert re.search(rf'\| {bb} \| {head} \| 0\.\d+ ± ', r.stdout), (bb, head)
+
+def test_head_study_smoke(tmp_path):
+    "benchmarks/head_study.py: two tasks, two seeds, `wisefast compare` runs, then the CSVs, the table with costs and the curves"
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1', 'MPLBACKEND': 'Agg'}
+    cmd = [sys.executable, 'benchmarks/head_study.py', '--cells', 'mosaic_where:4,fashion_mnist:4', '--heads',
+           'gap:default,wise:default,wise:paper', '--seeds', '0,1', '--epochs', '1', '--n-train', '3',
+           '--out', str(tmp_path), '--runs', str(tmp_path/'runs')]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=900)
+    import pandas as pd
+    df = pd.read_csv(tmp_path/'head_study.csv')
+    assert {'task', 'map', 'head', 'init', 'seed', 'epochs', 'final_top1', 'best_top1', 'seconds'} <= set(df.columns)
+    assert len(df) == 2 * 2 * 3 and set(df.task) == {'mosaic_where', 'fashion_mnist'} and set(df.init) == {'default', 'paper'}
+    assert (df.n_train == df.task.map(dict(mosaic_where=120, fashion_mnist=30))).all()   # 3 per class: 40 and 10 classes
+    assert df.best_top1.ge(df.final_top1).all() and df.final_top1.between(0, 1).all()
+    curves = pd.read_csv(tmp_path/'head_study_curves.csv')
+    assert len(curves) == len(df) and set(curves.epoch) == {1}
+    md = (tmp_path/'head_study.md').read_text()
+    assert re.search(r'\| wise:default +\| +2 \| [\d.]+ ± [\d.]+ +\| [\d.]+ ± [\d.]+ +\| [+-][\d.]+ ± [\d.]+ +\| +5,512 \| +[\d.]+ \| [\d.]+×', md)
+    assert 'wisefast compare mosaic_where --arch test_resnet --size 32' in md
+    assert (tmp_path/'head_study.png').stat().st_size > 10_000
+    r = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=900)
+    assert '[compare]' not in r.stdout and len(pd.read_csv(tmp_path/'head_study.csv')) == len(df)   # resumed: nothing trained again

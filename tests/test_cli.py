@@ -65,6 +65,8 @@ def test_default_job_config():
     (['train', '--lr', 'nan'], 'finite number above 0'),
     (['predict', 'no/export.pkl', 'no.png'], 'no exported model'),
     (['compare', 'fashion_mnist', '--heads', 'gap,nope'], "Unknown head(s) ['nope']"),
+    (['compare', 'mosaic_corner', '--heads', 'gap,wise:kaiming'], ":default (wise_learner's)"),
+    (['compare', 'mosaic_where', '--schedule', 'cosine'], "invalid choice: 'cosine'"),
     (['gradcam', 'img.png'], 'no model given'),
 ])
 def test_user_errors_are_one_line(args, msg, tmp_path):

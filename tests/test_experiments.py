@@ -57,3 +57,20 @@ def test_paper_gpu_smoke(tmp_path, monkeypatch):
     assert res.paper_top1.tolist() == [.8203, .8713, .8773]
     assert res.top1.between(0, 1).all() and res.head_params[0] == res.paper_head_params[0]   # GAP: C·K + K
     assert (tmp_path/'paper_comparison.md').exists() and (tmp_path/'table6'/'resnet50'/'curves.png').exists()
+
+def test_one_cycle_resume_matches_uninterrupted(data, tmp_path):
+    "schedule='one_cycle': a head named with :default, interrupted after its first epoch and resumed, ends where an uninterrupted run ends"
+    dls = wise_dls(data, size=32, bs=4, valid_pct=0.34, num_workers=0, seed=1, augment=False)
+    kw = dict(heads=['wise:default'], epochs=2, lr=0.01, seed=1, schedule='one_cycle')
+    ref = compare_heads(dls, 'test_resnet', out=tmp_path/'ref', **kw)
+    with pytest.raises(KeyboardInterrupt):
+        compare_heads(dls, 'test_resnet', out=tmp_path/'cut', cbs=[Interrupt(1)], **kw)
+    df = compare_heads(dls, 'test_resnet', out=tmp_path/'cut', **kw)
+    assert df.variant.tolist() == ['wise:default'] and (tmp_path/'cut'/'wise-default'/'export.pkl').exists()
+    a, b = (pd.read_csv(tmp_path/d/'wise-default'/'history.csv') for d in ('ref', 'cut'))
+    assert b.epoch.tolist() == [0, 1]
+    assert abs(a.valid_loss.iloc[-1] - b.valid_loss.iloc[-1]) < 1e-5    # the same model (fastai's smoothed train loss restarts)
+    cfg = json.loads((tmp_path/'cut'/'wise-default'/'result.json').read_text())['config']
+    assert cfg['schedule'] == 'one_cycle'
+    with pytest.raises(ValueError, match='other settings'):          # the same folder, the paper's staircase: refused
+        compare_heads(dls, 'test_resnet', out=tmp_path/'cut', **{**kw, 'schedule': 'staircase'})

@@ -58,6 +58,25 @@ def test_safetensors_round_trip(learn, tmp_path):
     load_weights(other, f)
     with torch.no_grad(): assert torch.equal(other.model.eval()(x), m(x))
 
+def test_weights_saved_before_the_depthwise_gain(learn, tmp_path):
+    "A file from before the head's gain (the applied kernel under `spatial.weight`, no `spatial.gain`) loads into the same function"
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+    m = learn.model.eval()
+    with torch.no_grad(): m[1].spatial.weight.uniform_(0.5, 1.5); m[1].spatial.bias.normal_()   # a trained-looking head
+    f = save_weights(learn, tmp_path/'new.safetensors')
+    sd, g = load_file(f), m[1].spatial.gain.item()
+    assert abs(g - 0.1) < 1e-7 and '1.spatial.gain' in sd
+    for k in ('weight', 'bias'): sd[f'1.spatial.{k}'] = sd[f'1.spatial.{k}'] * g
+    del sd['1.spatial.gain']
+    with safe_open(f, 'pt') as fh: meta = fh.metadata()
+    save_file(sd, tmp_path/'old.safetensors', metadata=meta)
+    x = torch.randn(2, 3, 32, 32)
+    for old in (wise_model_from_safetensors(tmp_path/'old.safetensors'),
+                load_weights(wise_learner(learn.dls, 'resnet10t', pretrained=False), tmp_path/'old.safetensors').model):
+        with torch.no_grad(): torch.testing.assert_close(old.eval()(x), m(x))
+        assert old[1].spatial.gain.item() == g
+
 @pytest.mark.parametrize('dynamo', [False, True])
 def test_onnx_matches_pytorch(learn, tmp_path, dynamo):
     "onnxruntime within 1e-4 of PyTorch, preprocessing (BGR + caffe means) inside the graph."

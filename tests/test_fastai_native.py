@@ -65,9 +65,9 @@ def test_defaults_are_the_measured_ones(folder):
     "the Wise-SrNet head starts as GAP over its grid, without dropout; the paper's heads stay available"
     h = wise_learner(_dls(folder, 64), 'resnet10t', pretrained=False).model[1]
     assert (DEFAULT_INIT, DEFAULT_PS) == ('gap', 0.)
-    assert h.drop.p == 0 and torch.all(h.spatial.weight == 1 / 4)
+    assert h.drop.p == 0 and torch.allclose(h.spatial.kernel, torch.tensor(1 / 4)) and h.spatial.gain == 0.1
     p = wise_learner(_dls(folder, 64), 'resnet10t', pretrained=False, init='paper', ps=0.5).model[1]
-    assert p.drop.p == 0.5 and abs(p.spatial.weight.std().item() - 0.01) < 2e-3
+    assert p.drop.p == 0.5 and abs(p.spatial.weight.std().item() - 0.01) < 2e-3 and p.spatial.gain == 1
     f = wise_learner(_dls(folder, 64), 'resnet10t', pretrained=False, head='fastai').model[1]
     assert [m.p for m in f if isinstance(m, nn.Dropout)] == [0.25, 0.5]   # vision_learner's ps=0.5
 

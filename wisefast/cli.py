@@ -8,7 +8,7 @@ Docs: https://wisefast.github.io/wisefast/cli.html.md"""
 from __future__ import annotations
 import argparse, hashlib, math, os, sys, time, warnings
 from pathlib import Path
-from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, RECALIBRATION_KINDS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
+from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, SCHEDULES, RECALIBRATION_KINDS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 # Only this light module and `wisefast.paper` load at import: torch, fastai and the rest of wisefast take seconds, so
 # each command imports what it needs when it runs, and `wisefast --help` and mistakes in the options answer at once.
 
@@ -109,7 +109,8 @@ def train_parser() -> argparse.ArgumentParser:
         f"({QUICK_JOB['arch']}, {QUICK_JOB['size']} px, {QUICK_JOB['epochs']} epochs on Fashion-MNIST: the full dataset "
         "if installed, else the sample shipped with wisefast).")
     a = p.add_argument
-    a('--data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
+    a('--data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, mosaic_corner, mosaic_where, digits) "
+                      "or an image folder")
     a('--arch', help="timm or Keras architecture name (recipe default: resnet50)")
     a('--head', choices=HEADS, help="head variant (default: wise)")
     a('--init', choices=HEAD_INITS, help="head initialisation (default: paper, the reference's Normal(0, 0.01))")
@@ -137,12 +138,12 @@ def train_config(args) -> dict:
 # %% ../nbs/10_cli.ipynb #e00d4710
 def _source(data:str, path=None) -> tuple:
     "(`wise_dls` source, name of the data actually used, for the run folder) of `--data`: a dataset name or a folder"
-    from wisefast.datasets import DATASETS, digits_folder, fashion_mnist_path, is_sample
+    from wisefast.datasets import DATASETS, MOSAICS, digits_folder, fashion_mnist_path, is_sample
     if data == 'digits': return digits_folder(), 'digits'
-    if data == 'fashion_mnist':
+    if data == 'fashion_mnist' or data in MOSAICS:           # built from Fashion-MNIST: the full data or the sample
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')                  # `wise_dls` says it when it loads the sample
-            return data, 'fashion_mnist_sample' if is_sample(fashion_mnist_path(path)) else data
+            return data, f'{data}_sample' if is_sample(fashion_mnist_path(path)) else data
     if data in DATASETS: return data, data
     folder = Path(data).expanduser()
     if not folder.is_dir():
@@ -167,12 +168,12 @@ def _dls_kwargs(cfg:dict) -> dict:
     return dict(n_per_class=cfg.get('n_per_class'), augment=aug, preprocess=cfg['preprocess'],
                 test_as_valid=cfg['test_as_valid'], path=cfg.get('path'), seed=cfg['seed'], num_workers=cfg.get('workers'))
 
-def _check_model(arch:str, size, heads, pool=None, recalibration=None):
-    "Build each of `heads` on `arch` for `size` px images once, so an unknown name or a size too small stops us now"
+def _check_model(arch:str, size, heads, pool=None, recalibration=None, **kwargs):
+    "Build each of `heads` (`variant[:setting]`) on `arch` for `size` px images once, so an unknown name or a size too small stops us now"
     from wisefast.models import create_wise_model
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                      # the real model warns again, once
-        for h in heads: create_wise_model(arch, 2, size=size, head=h, pool=pool, recalibration=recalibration)
+        for h in heads: create_wise_model(arch, 2, size=size, head=h.partition(':')[0], pool=pool, recalibration=recalibration, **kwargs)
 
 def _push(learn, cfg:dict, out:Path, name:str, epochs:int):
     "Upload the trained model with its card; if that fails, say how to upload the folder written for it later"
@@ -348,13 +349,17 @@ def compare_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog='wisefast compare', description="Train several heads on one dataset and backbone with "
                        "everything else identical; write the table (CSV, Markdown), the curves and each head's export.pkl.")
     a = p.add_argument
-    a('data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits) or an image folder")
+    a('data', help="dataset name (intel, mit_indoor, imagenet70, fashion_mnist, digits; the head study's tasks "
+                   "mosaic_corner, mosaic_where) or an image folder")
     a('--arch', default=RECIPES['scratch_224']['arch'], help="timm or Keras architecture name (default: resnet50)")
     a('--heads', default='table5', help=f"comma-separated variants from {', '.join(HEAD_VARIANTS)}, fastai, or a paper "
-                                        "table's: table5, table6, table7, table9 (default: table5)")
+                                        "table's: table5, table6, table7, table9 (default: table5); NAME:default for "
+                                        "wise_learner's init and dropout instead of the paper's")
     a('--size', type=int_at_least(1), default=RECIPES['scratch_224']['size'], help="image size in pixels (default: 224)")
     a('--bs', type=int_at_least(1), default=RECIPES['scratch_224']['bs'], help="batch size (default: 70)")
     a('--out', default='compare', help="output folder (default: ./compare)")
+    a('--schedule', default='staircase', choices=SCHEDULES, help="the paper's staircase (default) or fastai's fit_one_cycle at --lr")
+    a('--output-stride', type=int, choices=(8, 16, 32), help="backbone output stride (timm's; 8 or 16: a larger feature map)")
     add_recipe_args(p)
     return p
 
@@ -366,11 +371,12 @@ def compare_main(argv=None) -> int:
     heads = check_heads(PAPER_HEADS.get(a.heads, a.heads))
     if a.threads: torch.set_num_threads(a.threads)
     source, _ = _source(a.data, a.path)
-    _check_model(a.arch, a.size, heads)
+    model_kw = dict(output_stride=a.output_stride) if a.output_stride else {}
+    _check_model(a.arch, a.size, heads, **model_kw)
     dls = load_data(source, a.size, a.bs, vars(a))
     df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
                        seed=a.seed, out=a.out, pretrained=a.pretrained, factor=a.factor, every=a.every,
-                       keras_exact=a.keras_exact)
+                       keras_exact=a.keras_exact, schedule=a.schedule, **model_kw)
     print(results_markdown(df))
     print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head with its export.pkl")
 

@@ -19,11 +19,11 @@ from sklearn.model_selection import train_test_split
 from .extras import require
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'KAGGLE_DATASETS', 'DATASETS',
-           'MAX_ARCHIVE_SIZE', 'MAX_ARCHIVE_RATIO', 'VERIFIED', 'read_idx', 'system_data_path', 'dataset_path',
-           'sample_path', 'download_fashion_mnist', 'fashion_mnist_path', 'is_sample', 'load_fashion_mnist',
-           'digits_folder', 'detect_layout', 'dataset_items', 'UnsafeArchiveError', 'safe_extract',
-           'kaggle_credentials', 'verify_dataset', 'download_dataset']
+__all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'MOSAIC_CELLS',
+           'KAGGLE_DATASETS', 'MOSAICS', 'DATASETS', 'MAX_ARCHIVE_SIZE', 'MAX_ARCHIVE_RATIO', 'VERIFIED', 'read_idx',
+           'system_data_path', 'dataset_path', 'sample_path', 'download_fashion_mnist', 'fashion_mnist_path',
+           'is_sample', 'load_fashion_mnist', 'digits_folder', 'mosaics', 'detect_layout', 'dataset_items',
+           'UnsafeArchiveError', 'safe_extract', 'kaggle_credentials', 'verify_dataset', 'download_dataset']
 
 # %% ../nbs/02a_datasets.ipynb #69862f04
 def _class_items(folder) -> list:
@@ -240,6 +240,31 @@ def digits_folder(dest=None) -> Path:
         os.mkdir(tmp)                                 # for `TemporaryDirectory`'s clean-up
     return dest
 
+# %% ../nbs/02a_datasets.ipynb #c02c0002
+MOSAIC_CELLS = ('top-left', 'top-right', 'bottom-left', 'bottom-right')
+
+def mosaics(images:np.ndarray, labels:np.ndarray, kind:str='corner', seed:int=0) -> tuple:
+    "2×2 mosaics `(n, 2h, 2w)` of `images` `(n, h, w)` and their labels, one per image (see above); `kind`: 'corner' or 'where'."
+    n, h, w = images.shape
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 2*h, 2*w), images.dtype)
+    tiles = out.reshape(n, 2, h, 2, w)                         # a view: tiles[:, r, :, c] is cell (r, c)
+    names = np.array(FASHION_MNIST_CLASSES)
+    if kind == 'corner':
+        others = rng.integers(0, n, (n, 3))
+        for k, (r, c) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            tiles[:, r, :, c] = images if k == 0 else images[others[:, k - 1]]
+        return out, names[labels]
+    if kind == 'where':
+        cell = rng.integers(0, 4, n)
+        for k in range(4): tiles[cell == k, k // 2, :, k % 2] = images[cell == k]
+        return out, np.array([f"{names[y]} ({MOSAIC_CELLS[k]})" for y, k in zip(labels, cell)])
+    raise ValueError(f"Unknown mosaic kind {kind!r}: 'corner' (class of the top-left item) or 'where' (class and cell).")
+
+def _mosaic_items(kind, root=None):
+    return {s: list(zip(*mosaics(x, y, kind, seed=i))) for i, (s, (x, y)) in enumerate(load_fashion_mnist(root).items())}
+
+
 # %% ../nbs/02a_datasets.ipynb #dcf4642e
 def _fmnist_items(root=None):
     return {s: [(x, FASHION_MNIST_CLASSES[y]) for x, y in zip(*xy)] for s, xy in load_fashion_mnist(root).items()}
@@ -262,13 +287,15 @@ KAGGLE_DATASETS = dict(
     intel=dict(slug='puneet6060/intel-image-classification', counts=dict(train=14_034, test=3_000)),
     mit_indoor=dict(slug='itsahmad/indoor-scenes-cvpr-2019', counts=dict(train=5_360, test=1_340)),
     imagenet70=dict(slug='mohammadrahimzadeh/imagenet-70classes', counts=dict(train=31_500, test=3_500)))
-DATASETS = (*KAGGLE_DATASETS, 'fashion_mnist')
+MOSAICS = dict(mosaic_corner='corner', mosaic_where='where')
+DATASETS = (*KAGGLE_DATASETS, 'fashion_mnist', *MOSAICS)
 
 def dataset_items(source, path=None) -> dict:
     "Splits {'train', 'valid'?, 'test'?} of (x, label) pairs from dataset name `source` (at `path`) or folder `source`."
     if str(source) in DATASETS:
         layout = str(source)
         if layout == 'fashion_mnist': return _fmnist_items(path)
+        if layout in MOSAICS: return _mosaic_items(MOSAICS[layout], path)
         root = Path(path) if path else dataset_path(layout)
         if not root.is_dir(): raise FileNotFoundError(f"{layout}: no data at {root}; download it with "
             f"`download_dataset({layout!r}, {str(root)!r})` (needs Kaggle credentials) or pass `path=` to the extracted archive")

@@ -16,7 +16,7 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
-from .paper import HEADS, PAPER_HEADS, PAPER_PS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
+from .paper import HEADS, SCHEDULES, PAPER_HEADS, PAPER_PS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 from .heads import num_params
 from .learner import wise_learner, top5_accuracy
 from .recipes import recipe_dls
@@ -25,15 +25,28 @@ from .schedule import KerasSGD, paper_sgd
 from .export import export_learner
 
 # %% auto #0
-__all__ = ['TABLE_COLS', 'check_heads', 'variant_result', 'variant_learner', 'train_variant', 'load_variant', 'results_markdown',
-           'plot_curves', 'compare_heads']
+__all__ = ['HEAD_SETTINGS', 'TABLE_COLS', 'head_settings', 'head_dir', 'check_heads', 'variant_result', 'variant_learner',
+           'train_variant', 'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
+HEAD_SETTINGS = ('paper', 'default')
+
+def head_settings(name:str) -> tuple:
+    "`(variant, wise_learner kwargs)` of head `name`: `variant[:paper]` as the paper trained it, `variant:default` as `wise_learner` builds it"
+    variant, _, setting = name.partition(':')
+    if (setting or 'paper') == 'paper': return variant, dict(init='paper', ps=PAPER_PS)
+    return variant, dict(ps=PAPER_PS) if variant == 'gap_dp' else {}
+
+def head_dir(name:str) -> str:
+    "Folder name of head `name` in a comparison (`wise:default` → `wise-default`)."
+    return name.replace(':', '-')
+
 def check_heads(heads) -> list:
-    "`heads` as a list of known variant names (a comma-separated string works too)."
+    "`heads` as a list of known head names, `variant[:paper|:default]` (a comma-separated string works too)."
     heads = [h.strip() for h in heads.split(',')] if isinstance(heads, str) else list(heads)
-    bad = [h for h in heads if h not in HEADS]
-    if bad: raise ValueError(f"Unknown head(s) {bad}: choose from {', '.join(HEADS)}.")
+    bad = [h for h in heads if h.partition(':')[0] not in HEADS or h.partition(':')[2] not in ('', *HEAD_SETTINGS)]
+    if bad: raise ValueError(f"Unknown head(s) {bad}: choose from {', '.join(HEADS)}, each optionally followed by "
+                             f":paper (the default: the paper's init and dropout) or :default (wise_learner's).")
     if len(set(heads)) != len(heads): raise ValueError(f"Head list {heads} names a variant twice.")
     return heads
 
@@ -62,7 +75,8 @@ def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=PAPER_LR, seed
                     keras_exact:bool=False, cbs=None, **kwargs) -> Learner:
     "The `Learner` `compare_heads` trains for `head`: seeded init, the paper's SGD, top-1/top-5 on train and valid."
     set_seed(seed)
-    kwargs.setdefault('init', 'paper'); kwargs.setdefault('ps', PAPER_PS)   # the paper's heads as it trained them
+    head, settings = head_settings(head)
+    kwargs = {**settings, **kwargs}
     learn = wise_learner(dls, arch, head=head, pretrained=pretrained, opt_func=KerasSGD if keras_exact else paper_sgd,
                          lr=lr, wd=0., path=path, loss_func=CrossEntropyLossFlat(), metrics=[accuracy, top5_accuracy],
                          cbs=cbs, **kwargs)
@@ -71,15 +85,17 @@ def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=PAPER_LR, seed
     return learn
 
 def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPER_LR, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY,
-                  seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, **kwargs) -> dict:
+                  seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, schedule:str='staircase', **kwargs) -> dict:
     "Train (or resume, or skip if done) `arch` with `head` on `dls` in folder `path`, export it there; returns its result row."
     path = Path(path)
     cfg = dict(arch=arch, epochs=epochs, lr=lr, factor=factor, every=every, seed=seed, pretrained=str(pretrained),
-               keras_exact=keras_exact, bs=dls.train.bs)
+               keras_exact=keras_exact, bs=dls.train.bs, schedule=schedule)
+    if schedule not in SCHEDULES: raise ValueError(f"Unknown schedule {schedule!r}: choose from {', '.join(SCHEDULES)}.")
     done = path/'result.json'
     if done.exists():
         res = json.loads(done.read_text())
-        diff = {k: (res['config'].get(k), v) for k, v in cfg.items() if res['config'].get(k) != v}
+        saved = {'schedule': 'staircase', **res['config']}          # runs from before the schedule option
+        diff = {k: (saved.get(k), v) for k, v in cfg.items() if saved.get(k) != v}
         if diff: raise ValueError(f"{path} holds a finished run with other settings (saved, now): {diff}. Use another "
                                   f"output folder, or delete {done} to train again.")
         return res
@@ -88,17 +104,18 @@ def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPE
                             cbs=[ck, EpochSeed(seed), *L(cbs)], **kwargs)
     start = ck.resume(learn) if (learn.path/learn.model_dir/f'{ck.fname}.pth').exists() else 0
     learn.add_cb(HistoryLogger(start_epoch=start))
-    if start < epochs:
+    if start < epochs and schedule == 'one_cycle': learn.fit_one_cycle(epochs, lr, start_epoch=start)
+    elif start < epochs:
         learn.fit_staircase(epochs, lr=lr, factor=factor, every=every, start_epoch=start, keras_exact=keras_exact)
     res = variant_result(path/'history.csv', head, learn.model)
-    res['config'] = cfg
+    res.update(n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), config=cfg)
     export_learner(learn, 'export.pkl', drop_cbs=TRAINING_CBS)     # for `wisefast predict` and `wisefast gradcam`
     write_atomic(done, json.dumps(res, indent=1))
     return res
 
 def load_variant(out, dls:DataLoaders, arch:str, head:str, which:str='best', **kwargs) -> Learner:
     "The `Learner` of variant `head` of the comparison in `out`, with its `which` ('best' or 'last') checkpoint loaded."
-    learn = variant_learner(dls, arch, head, Path(out)/head, **kwargs)
+    learn = variant_learner(dls, arch, head, Path(out)/head_dir(head), **kwargs)
     learn.load_checkpoint(which, with_opt=False)
     return learn
 
@@ -124,9 +141,9 @@ def plot_curves(out, heads=None, fname='curves.png', title=None):
     from matplotlib.ticker import MaxNLocator
     out = Path(out)
     heads = heads or sorted(p.parent.name for p in out.glob('*/history.csv'))
+    heads = [(h, out/head_dir(h)/'history.csv') for h in heads]
     fig, axs = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for h in heads:
-        f = out/h/'history.csv'
+    for h, f in heads:
         if not f.exists(): continue
         df = pd.read_csv(f)
         for ax, col in zip(axs, ('train_accuracy', 'valid_accuracy')):
@@ -156,7 +173,7 @@ def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `
                   num_workers:int|None=None, # DataLoader workers (for `wise_dls`)
                   dls_kwargs:dict|None=None, # Extra `wise_dls` arguments, e.g. `n_per_class`, `test_as_valid`
                   title:str|None=None, # Title of the curves figure
-                  **kwargs # Passed to `train_variant` (`factor`, `every`, `keras_exact`, `cbs`, `wise_learner` args)
+                  **kwargs # Passed to `train_variant` (`factor`, `every`, `keras_exact`, `schedule`, `cbs`, `wise_learner` args)
                  ) -> pd.DataFrame:
     "Train every head in `heads` under identical conditions; write the table (CSV, Markdown) and curves to `out`."
     heads, out = check_heads(heads), Path(out)
@@ -164,8 +181,8 @@ def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `
     epochs = epochs or paper_epochs(recipe, source_or_dls)
     rows = []
     for h in heads:
-        print(f"[compare] {h}: {arch}, {epochs} epochs -> {out/h}")
-        rows.append(train_variant(dls, arch, h, out/h, epochs, lr=lr, seed=seed, pretrained=pretrained, **kwargs))
+        print(f"[compare] {h}: {arch}, {epochs} epochs -> {out/head_dir(h)}")
+        rows.append(train_variant(dls, arch, h, out/head_dir(h), epochs, lr=lr, seed=seed, pretrained=pretrained, **kwargs))
     df = pd.DataFrame(rows)[list(TABLE_COLS)]
     write_atomic(out/'results.csv', df.to_csv(index=False))
     write_atomic(out/'results.md', results_markdown(df))

@@ -18,8 +18,8 @@ from timm.layers import to_2tuple
 from .paper import HEAD_VARIANTS, HEAD_INITS, DEFAULT_INIT
 
 # %% auto #0
-__all__ = ['Sliceable', 'prepool_size', 'Prepool', 'WeightedPool', 'WiseHead', 'num_params', 'nonneg_params', 'nonneg_',
-           'NonNegCallback', 'add_nonneg_hook']
+__all__ = ['SPATIAL_GAIN', 'Sliceable', 'prepool_size', 'Prepool', 'WeightedPool', 'DepthwiseConv', 'WiseHead', 'num_params',
+           'nonneg_params', 'nonneg_', 'NonNegCallback', 'add_nonneg_hook']
 
 # %% ../nbs/00_heads.ipynb #e9fdc010
 _POOLED   = {'avg_dw_nonneg', 'wise', 'avg_dense'}   # pre-pool before the spatial layer
@@ -79,6 +79,36 @@ class WeightedPool(nn.Module):
 
     def forward(self, x): return (x * self.weight).sum((-2, -1), keepdim=True)
 
+# %% ../nbs/00_heads.ipynb #c0de0011
+SPATIAL_GAIN = 0.1   # the depthwise kernel's learning-rate multiplier for every init but 'paper' (see above)
+
+def _scaled(p:torch.Tensor, gain:torch.Tensor) -> torch.Tensor:
+    "`gain·p`, with the gradient to `p` passed through unscaled (`p`'s learning rate × `gain` for SGD and Adam alike)"
+    if not (p.requires_grad and torch.is_grad_enabled()): return p * gain
+    return p * gain + (p - p.detach()) * (1 - gain)            # value gain·p (the second term is exactly 0), gradient 1
+
+class DepthwiseConv(nn.Conv2d):
+    "Depthwise `Conv2d(nf, nf, grid, groups=nf)` whose kernel and bias learn `gain` times as fast (applied: `gain·w`, `gain·b`)."
+    def __init__(self, nf:int, grid, gain:float=1.):
+        super().__init__(nf, nf, grid, groups=nf, bias=True)
+        if gain <= 0: raise ValueError(f"gain must be > 0 (it keeps the kernel's sign for the non-negative constraint), got {gain}")
+        self.register_buffer('gain', torch.tensor(float(gain)))
+
+    @property
+    def kernel(self) -> torch.Tensor: "The kernel as applied, `gain·weight`."; return self.weight * self.gain
+
+    def forward(self, x): return self._conv_forward(x, _scaled(self.weight, self.gain), _scaled(self.bias, self.gain))
+
+    def _load_from_state_dict(self, sd, prefix, *args, **kwargs):
+        if prefix + 'weight' in sd and prefix + 'gain' not in sd:     # saved before the gain: weights as applied
+            for k in ('weight', 'bias'):
+                if prefix + k in sd: sd[prefix + k] = sd[prefix + k] / self.gain.to(sd[prefix + k].device)
+            sd[prefix + 'gain'] = self.gain.clone()
+        super()._load_from_state_dict(sd, prefix, *args, **kwargs)
+
+    def extra_repr(self): return f"{super().extra_repr()}, gain={self.gain.item():g}"
+
+
 # %% ../nbs/00_heads.ipynb #33cc220f
 class WiseHead(Sliceable, nn.Sequential):
     "A classifier head over an unpooled `(B, C, H, W)` map: pool → spatial → flatten → drop → fc → act."
@@ -92,7 +122,7 @@ class WiseHead(Sliceable, nn.Sequential):
         grid = (1, 1) if gap else prepool.grid
         if gap:                     spatial, n_feat = nn.AdaptiveAvgPool2d(1), nf
         elif variant == 'gwap':     spatial, n_feat = WeightedPool(grid), nf
-        elif variant in _DEPTHWISE: spatial, n_feat = nn.Conv2d(nf, nf, grid, groups=nf, bias=True), nf
+        elif variant in _DEPTHWISE: spatial, n_feat = DepthwiseConv(nf, grid, 1. if init == 'paper' else SPATIAL_GAIN), nf
         else:                       spatial, n_feat = nn.Identity(), nf * grid[0] * grid[1]
         super().__init__()
         self.add_module('pool', prepool)
@@ -109,9 +139,9 @@ class WiseHead(Sliceable, nn.Sequential):
 
     def reset_parameters(self):
         "Initialise the spatial layer and the final `Linear` as `self.init` says (see above)."
-        if isinstance(self.spatial, nn.Conv2d):
+        if isinstance(self.spatial, DepthwiseConv):
             if self.init == 'paper': nn.init.normal_(self.spatial.weight, 0., 0.01)
-            else: nn.init.constant_(self.spatial.weight, 1 / (self.grid[0] * self.grid[1]))
+            else: nn.init.constant_(self.spatial.weight, 1 / (self.grid[0] * self.grid[1]) / self.spatial.gain.item())
             nn.init.zeros_(self.spatial.bias)
         if isinstance(self.spatial, WeightedPool): nn.init.constant_(self.spatial.weight, 1 / self.spatial.weight[0, 0].numel())
         self._init_fc()

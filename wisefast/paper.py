@@ -9,8 +9,8 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['HEAD_VARIANTS', 'HEAD_FIGURES', 'FASTAI_HEAD', 'HEADS', 'HEAD_INITS', 'RECALIBRATION_KINDS', 'DEFAULT_INIT',
-           'PAPER_PS', 'DEFAULT_PS', 'PAPER_LR', 'PAPER_FACTOR', 'PAPER_EVERY', 'PAPER_MOMENTUM', 'RECIPES',
-           'PAPER_EPOCHS', 'PAPER_TABLES', 'PAPER_HEADS', 'PAPER_HEAD_PARAMS', 'paper_epochs']
+           'SCHEDULES', 'PAPER_PS', 'DEFAULT_PS', 'PAPER_LR', 'PAPER_FACTOR', 'PAPER_EVERY', 'PAPER_MOMENTUM',
+           'RECIPES', 'PAPER_EPOCHS', 'PAPER_TABLES', 'PAPER_HEADS', 'PAPER_HEAD_PARAMS', 'paper_epochs']
 
 # %% ../nbs/00_paper.ipynb #a0e1c007
 HEAD_VARIANTS = ('gap', 'gap_dp', 'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise', 'avg_dense', 'flatten_fc', 'gwap')
@@ -23,6 +23,7 @@ HEADS = (*HEAD_VARIANTS, FASTAI_HEAD)
 HEAD_INITS = ('gap', 'paper', 'kaiming')
 RECALIBRATION_KINDS = ('ms_sar', 'se')   # gates inside the backbone (`wisefast.recalibration`)
 DEFAULT_INIT = 'gap'
+SCHEDULES = ('staircase', 'one_cycle')   # `compare_heads`: the paper's, fastai's `fit_one_cycle`
 PAPER_PS, DEFAULT_PS = 0.5, 0.
 
 # %% ../nbs/00_paper.ipynb #a0e1c00a
