@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse, contextlib, fcntl, shlex, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
+from fastai_workflows import _write
 
 RESULTS = Path(__file__).resolve().parent/'results'
 TASKS = dict(fashion_mnist="Fashion-MNIST, centred objects (10 classes)",
@@ -65,6 +66,11 @@ def compare_argv(a, task:str, fmap:int, seed:int, out) -> list:
             '--n-per-class', f'{n},100000', '--test-as-valid', '--augment', 'none', '--preprocess', 'torch',
             '--seed', str(seed), '--workers', '0', '--threads', '1', '--out', str(out)]
 
+def parse_head(name:str) -> tuple:
+    "`(variant, init)` of a `wisefast compare` head name (no setting: the paper's)"
+    variant, _, init = name.partition(':')
+    return variant, init or 'paper'
+
 def run_rows(a, task, fmap, seed, out) -> tuple:
     "(rows, curve rows) of a finished run folder `out`"
     import json
@@ -73,8 +79,8 @@ def run_rows(a, task, fmap, seed, out) -> tuple:
     for h in check_heads(a.heads):
         res = json.loads((out/head_dir(h)/'result.json').read_text())
         hist = pd.read_csv(out/head_dir(h)/'history.csv')
-        variant, _, init = h.partition(':')
-        key = dict(task=task, map=fmap, head=variant, init=init or 'paper', seed=seed)
+        variant, init = parse_head(h)
+        key = dict(task=task, map=fmap, head=variant, init=init, seed=seed)
         rows.append(dict(key, epochs=res['epochs'], final_top1=res['last_top1'], best_top1=res['top1'],
                          seconds=res['sec_per_epoch']*res['epochs'], sec_per_epoch=res['sec_per_epoch'],
                          head_params=res['head_params'], params=res['params'], n_train=res['n_train'],
@@ -82,9 +88,7 @@ def run_rows(a, task, fmap, seed, out) -> tuple:
         curves += [dict(key, epoch=int(e) + 1, top1=float(v)) for e, v in zip(hist.epoch, hist.valid_accuracy)]
     return rows, curves
 
-def _save(df:pd.DataFrame, f:Path):
-    from wisefast.callbacks import write_atomic
-    write_atomic(f, df.to_csv(index=False))
+def _save(df:pd.DataFrame, f:Path): _write(f, df.to_csv(index=False))
 
 @contextlib.contextmanager
 def locked(out:Path):
@@ -106,7 +110,7 @@ def step_times(a, fmap:int, n_out:int, rounds:int=15, steps:int=3) -> dict:
         for h in check_heads(a.heads):
             variant, kw = head_settings(h)
             m = create_wise_model(a.arch, n_out, size=MAPS[fmap], head=variant, pretrained=False, output_stride=8, **kw)
-            models[label(variant, h.partition(':')[2] or 'paper')] = (m, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9))
+            models[label(*parse_head(h))] = (m, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9))
     times = {h: [] for h in models}
     def step(m, opt):
         torch.nn.functional.cross_entropy(m(x), y).backward(); opt.step(); opt.zero_grad()
@@ -124,14 +128,18 @@ def _mean_sd(x) -> str:
 
 def label(head, init) -> str: return f"{head}:{init}"
 
+def vs_gap(d:pd.DataFrame):
+    "`(head, init, its rows, its final top-1 minus GAP's in points, per seed both ran)` for each head of one cell `d`"
+    gap = d[d['head'] == 'gap'].set_index('seed').final_top1
+    for (h, i), g in d.groupby(['head', 'init'], sort=False):
+        yield h, i, g, 100*g.set_index('seed').final_top1.sub(gap).dropna()
+
 def summary(df:pd.DataFrame) -> pd.DataFrame:
     "Final test top-1 (%) of each head in each cell, mean over seeds, with the paired difference to GAP in points"
     cols = {}
     for (task, fmap), d in df.groupby(['task', 'map'], sort=False):
-        gap = d[d['head'] == 'gap'].set_index('seed').final_top1
         col = {}
-        for (h, i), g in d.groupby(['head', 'init'], sort=False):
-            diff = 100*g.set_index('seed').final_top1.sub(gap).dropna()
+        for h, i, g, diff in vs_gap(d):
             col[label(h, i)] = f"{100*g.final_top1.mean():.1f}" + ('' if h == 'gap' else f" ({diff.mean():+.1f})")
         cols[f"{task} {fmap}×{fmap} ({d.seed.nunique()} seeds)"] = col
     return pd.DataFrame(cols).rename_axis('head').reset_index().fillna('')
@@ -141,14 +149,12 @@ def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
     out = [f"# Head study: when does a spatial head help?\n\n{info}\n",
            "Final test top-1 (%), mean over seeds (paired difference to GAP, points):\n\n" + results_markdown(summary(df))]
     for (task, fmap), d in df.groupby(['task', 'map'], sort=False):
-        gap = d[d['head'] == 'gap'].set_index('seed').final_top1
         rows, ms = [], cost[(cost['map'] == fmap) & (cost.classes == CLASSES[task])].set_index('head').step_ms
-        for (h, i), g in d.groupby(['head', 'init'], sort=False):
-            diff = g.set_index('seed').final_top1.sub(gap).dropna()
+        for h, i, g, diff in vs_gap(d):
             rows.append({'head': label(h, i), 'seeds': len(g), 'final top-1 (%)': _mean_sd(g.final_top1),
                          'best top-1 (%)': _mean_sd(g.best_top1),
                          'final − GAP (points, paired)': '' if h == 'gap' or not len(diff) else
-                             f"{100*diff.mean():+.2f} ± {100*diff.std(ddof=1) if len(diff) > 1 else 0:.2f}",
+                             f"{diff.mean():+.2f} ± {diff.std(ddof=1) if len(diff) > 1 else 0:.2f}",
                          'head parameters': int(g.head_params.iloc[0]), 'step (ms)': f"{ms[label(h, i)]:.1f}",
                          'step / GAP': f"{ms[label(h, i)] / ms['gap:default']:.2f}×"})
         cmd = ' '.join(shlex.quote(s) for s in ['wisefast', 'compare', *compare_argv(a, task, fmap, 0, f'runs/{task}_{fmap}x{fmap}_s0')])
@@ -186,7 +192,6 @@ def report(a):
             f"process, rounds interleaved (`head_study_cost.csv`). Reproduce: `python benchmarks/head_study.py "
             f"--cells {','.join(f'{t}:{m}' for t, m in df[['task', 'map']].drop_duplicates().itertuples(index=False))}` "
             f"(resumable; `--report` redraws from the CSVs).")
-    from wisefast.callbacks import write_atomic
     fcost = out/'head_study_cost.csv'
     cost = pd.read_csv(fcost) if fcost.exists() else None
     if cost is None or 'classes' not in cost: cost = pd.DataFrame(columns=['map', 'classes', 'head', 'step_ms'])
@@ -195,7 +200,7 @@ def report(a):
         cost = pd.concat([cost, pd.DataFrame([dict(map=fmap, classes=n_out, head=h, step_ms=v)
                                               for h, v in step_times(a, fmap, n_out).items()])])
         _save(cost, fcost)
-    write_atomic(out/'head_study.md', markdown(df, cost, a, info))
+    _write(out/'head_study.md', markdown(df, cost, a, info))
     figure(curves, out/'head_study.png')
 
 def main(argv=None):

@@ -171,9 +171,10 @@ def _dls_kwargs(cfg:dict) -> dict:
 def _check_model(arch:str, size, heads, pool=None, recalibration=None, **kwargs):
     "Build each of `heads` (`variant[:setting]`) on `arch` for `size` px images once, so an unknown name or a size too small stops us now"
     from wisefast.models import create_wise_model
+    from wisefast.experiments import head_settings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                      # the real model warns again, once
-        for h in heads: create_wise_model(arch, 2, size=size, head=h.partition(':')[0], pool=pool, recalibration=recalibration, **kwargs)
+        for h in heads: create_wise_model(arch, 2, size=size, head=head_settings(h)[0], pool=pool, recalibration=recalibration, **kwargs)
 
 def _push(learn, cfg:dict, out:Path, name:str, epochs:int):
     "Upload the trained model with its card; if that fails, say how to upload the folder written for it later"
