@@ -28,8 +28,9 @@ TASKS = dict(fashion_mnist="Fashion-MNIST, centred objects (10 classes)",
              mosaic_where="one item in a 2×2 mosaic, label = its class and cell (40 classes)")
 N_TRAIN = dict(fashion_mnist=500, mosaic_corner=500, mosaic_where=125)   # images per class: 5,000 in all
 CLASSES = dict(fashion_mnist=10, mosaic_corner=10, mosaic_where=40)
+FULL_TEST = 10_000                      # every task's test split
 MAPS = {4: 32, 8: 64, 16: 128}          # feature map side -> image size, with test_resnet at output stride 8
-CELLS = 'fashion_mnist:4,mosaic_corner:4,fashion_mnist:8,mosaic_corner:8,mosaic_where:16'
+CELLS = 'fashion_mnist:4,fashion_mnist:8,mosaic_corner:4,mosaic_corner:8,mosaic_where:4,mosaic_where:16'
 HEADS = 'gap:default,gap_dp:default,fastai:default,wise:default,wise:paper,dw_nonneg:default,avg_dense:default,gwap:default'
 COLS = ['task', 'map', 'head', 'init', 'seed', 'epochs', 'final_top1', 'best_top1', 'seconds', 'sec_per_epoch',
         'head_params', 'params', 'n_train', 'n_test']
@@ -44,6 +45,7 @@ def parse_args(argv=None):
     p.add_argument('--bs', type=int, default=64)
     p.add_argument('--arch', default='test_resnet')
     p.add_argument('--n-train', type=int, help="training images per class (default: 5,000 images in all)")
+    p.add_argument('--n-test', type=int, help="test images per class validated every epoch (default: the whole test split)")
     p.add_argument('--runs', default='runs/head_study', help="run folders (models, histories): not committed")
     p.add_argument('--out', default=str(RESULTS), help="folder of the summary files")
     p.add_argument('--report', action='store_true', help="only rewrite the summary from the CSVs")
@@ -63,7 +65,7 @@ def compare_argv(a, task:str, fmap:int, seed:int, out) -> list:
     n = a.n_train or N_TRAIN[task]
     return [task, '--arch', a.arch, '--size', str(MAPS[fmap]), '--output-stride', '8', '--heads', a.heads,
             '--schedule', 'one_cycle', '--lr', str(a.lr), '--epochs', str(a.epochs), '--bs', str(a.bs),
-            '--n-per-class', f'{n},100000', '--test-as-valid', '--augment', 'none', '--preprocess', 'torch',
+            '--n-per-class', f'{n},{a.n_test or 100000}', '--test-as-valid', '--augment', 'none', '--preprocess', 'torch',
             '--seed', str(seed), '--workers', '0', '--threads', '1', '--out', str(out)]
 
 def parse_head(name:str) -> tuple:
@@ -97,17 +99,17 @@ def locked(out:Path):
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 
-def step_times(a, fmap:int, n_out:int, rounds:int=15, steps:int=3) -> dict:
+def step_times(a, heads:list, fmap:int, n_out:int, rounds:int=15, steps:int=3) -> dict:
     "Median ms of one training step (forward, backward, SGD) of each head's model, measured side by side, interleaved"
     import torch, warnings
-    from wisefast.experiments import check_heads, head_settings
+    from wisefast.experiments import head_settings
     from wisefast.models import create_wise_model
     torch.set_num_threads(1)
     x, y = torch.randn(a.bs, 3, MAPS[fmap], MAPS[fmap]), torch.randint(0, n_out, (a.bs,))
     models = {}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        for h in check_heads(a.heads):
+        for h in heads:
             variant, kw = head_settings(h)
             m = create_wise_model(a.arch, n_out, size=MAPS[fmap], head=variant, pretrained=False, output_stride=8, **kw)
             models[label(*parse_head(h))] = (m, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9))
@@ -141,8 +143,21 @@ def summary(df:pd.DataFrame) -> pd.DataFrame:
         col = {}
         for h, i, g, diff in vs_gap(d):
             col[label(h, i)] = f"{100*g.final_top1.mean():.1f}" + ('' if h == 'gap' else f" ({diff.mean():+.1f})")
-        cols[f"{task} {fmap}×{fmap} ({d.seed.nunique()} seeds)"] = col
+        cols[f"{task} {fmap}×{fmap} ({(n := d.seed.nunique())} seed{'s' * (n != 1)})"] = col
     return pd.DataFrame(cols).rename_axis('head').reset_index().fillna('')
+
+def cell_args(a, task:str, d:pd.DataFrame) -> argparse.Namespace:
+    "`a` with the settings cell `d` was run with (its heads, epochs, training and test images), for its command"
+    n_test = int(d.n_test.iloc[0])
+    return argparse.Namespace(**{**vars(a), 'heads': ','.join(label(h, i) for h, i in d[['head', 'init']].drop_duplicates().itertuples(index=False)),
+                                 'epochs': int(d.epochs.iloc[0]), 'n_train': int(d.n_train.iloc[0])//CLASSES[task],
+                                 'n_test': None if n_test == FULL_TEST else n_test//CLASSES[task]})
+
+def study_cmd(a, task:str, fmap:int) -> str:
+    "The `head_study.py` command of one cell run with `a`'s settings (the defaults left out)"
+    extra = [*(['--heads', a.heads] if a.heads != HEADS else []), *(['--epochs', str(a.epochs)] if a.epochs != 15 else []),
+             *(['--n-test', str(a.n_test)] if a.n_test else [])]
+    return ' '.join(shlex.quote(s) for s in ['python', 'benchmarks/head_study.py', '--cells', f'{task}:{fmap}', *extra])
 
 def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
     from wisefast.experiments import results_markdown
@@ -157,9 +172,12 @@ def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
                              f"{diff.mean():+.2f} ± {diff.std(ddof=1) if len(diff) > 1 else 0:.2f}",
                          'head parameters': int(g.head_params.iloc[0]), 'step (ms)': f"{ms[label(h, i)]:.1f}",
                          'step / GAP': f"{ms[label(h, i)] / ms['gap:default']:.2f}×"})
-        cmd = ' '.join(shlex.quote(s) for s in ['wisefast', 'compare', *compare_argv(a, task, fmap, 0, f'runs/{task}_{fmap}x{fmap}_s0')])
+        ca = cell_args(a, task, d)
+        cmd = ' '.join(shlex.quote(s) for s in ['wisefast', 'compare', *compare_argv(ca, task, fmap, 0, f'runs/{task}_{fmap}x{fmap}_s0')])
+        n_test = int(d.n_test.iloc[0])
         out.append(f"## {task}, {fmap}×{fmap} map ({MAPS[fmap]} px)\n\n{TASKS[task]}; {int(d.n_train.iloc[0])} training and "
-                   f"{int(d.n_test.iloc[0])} test images. One seed's command (`--seed 1`, `--seed 2` for the others):\n\n"
+                   f"{n_test} test images ({'the whole test split' if n_test == FULL_TEST else f'{n_test//CLASSES[task]} of each class'}), "
+                   f"{(e := int(d.epochs.iloc[0]))} epoch{'s' * (e != 1)}: `{study_cmd(ca, task, fmap)}`. One seed's command (`--seed 1`, `--seed 2` for the others):\n\n"
                    f"```\n{cmd}\n```\n\n" + results_markdown(pd.DataFrame(rows)))
     return '\n'.join(out)
 
@@ -168,37 +186,45 @@ def figure(curves:pd.DataFrame, f:Path):
     import matplotlib.pyplot as plt
     from wisefast.callbacks import savefig_atomic
     groups = list(curves.groupby(['task', 'map'], sort=False))
-    fig, axs = plt.subplots(1, len(groups), figsize=(5*len(groups), 4), squeeze=False)
-    for ax, ((task, fmap), d) in zip(axs[0], groups):
+    ncols = min(2, len(groups))
+    fig, axs = plt.subplots(-(-len(groups)//ncols), ncols, figsize=(5*ncols, 4*-(-len(groups)//ncols)), squeeze=False)
+    colors = {h: f'C{k}' for k, h in enumerate(HEADS.split(','))}   # one colour per head in every panel
+    lines = {}
+    for ax, ((task, fmap), d) in zip(axs.flat, groups):
         for (h, i), g in d.groupby(['head', 'init'], sort=False):
             m = g.groupby('epoch').top1.mean()
-            ax.plot(m.index, 100*m.values, marker='.', label=label(h, i), lw=2 if h in ('gap', 'wise') else 1)
+            lines[label(h, i)], = ax.plot(m.index, 100*m.values, marker='.', color=colors.get(label(h, i)),
+                                          lw=2 if h in ('gap', 'wise') else 1)
         ax.set(title=f"{task}, {fmap}×{fmap} map", xlabel='epoch', ylabel='test top-1 (%), mean over seeds')
-    axs[0][-1].legend(fontsize=8)
-    fig.tight_layout()
+    for ax in axs.flat[len(groups):]: ax.axis('off')
+    fig.legend(lines.values(), lines.keys(), loc='lower center', ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     savefig_atomic(fig, f, dpi=100)
     plt.close(fig)
 
 def report(a):
     out = Path(a.out)
-    df, curves = pd.read_csv(out/'head_study.csv'), pd.read_csv(out/'head_study_curves.csv')
+    by_cell = lambda d: d.sort_values(['task', 'map'], key=lambda c: c.map(list(TASKS).index) if c.name == 'task' else c,
+                                      kind='stable')          # a task per row of the figure, its maps side by side
+    df, curves = by_cell(pd.read_csv(out/'head_study.csv')), by_cell(pd.read_csv(out/'head_study_curves.csv'))
     info = (f"{a.arch} from scratch, output stride 8, batches of {a.bs}, `fit_one_cycle` at lr {a.lr} with the "
-            f"paper's SGD (momentum 0.9), no augmentation, {df.epochs.max()} epochs; validated on the whole test split every "
-            f"epoch (final: the last epoch, best: the best epoch, optimistic). Seeds set the training subset, the "
+            f"paper's SGD (momentum 0.9), no augmentation; validated on the test split every epoch (final: the last "
+            f"epoch, best: the best epoch, optimistic; each cell's epochs and test images are in its section). Seeds set the training subset, the "
             f"initialisation and the batch order, the same for every head. Heads: `NAME:default` is the head as "
             f"`wise_learner` builds it (for Wise-SrNet: the GAP start, no dropout), `NAME:paper` as the paper trains it "
             f"(Normal(0, 0.01) init, dropout 0.5). Cost: the head's parameters, and the median time of one training step "
             f"(batch of {a.bs}, forward, backward, SGD; one thread) of each head's model for the map and number of classes, measured side by side in one "
-            f"process, rounds interleaved (`head_study_cost.csv`). Reproduce: `python benchmarks/head_study.py "
-            f"--cells {','.join(f'{t}:{m}' for t, m in df[['task', 'map']].drop_duplicates().itertuples(index=False))}` "
+            f"process, rounds interleaved (`head_study_cost.csv`). Reproduce: each cell's `head_study.py` command is in its section "
             f"(resumable; `--report` redraws from the CSVs).")
     fcost = out/'head_study_cost.csv'
     cost = pd.read_csv(fcost) if fcost.exists() else None
     if cost is None or 'classes' not in cost: cost = pd.DataFrame(columns=['map', 'classes', 'head', 'step_ms'])
     have = set(zip(cost['map'], cost.classes))
     for fmap, n_out in sorted({(m, CLASSES[t]) for t, m in zip(df.task, df['map'])} - have):
+        d = df[(df['map'] == fmap) & (df.task.map(CLASSES) == n_out)]
+        heads = list(dict.fromkeys(label(h, i) for h, i in zip(d['head'], d.init)))
         cost = pd.concat([cost, pd.DataFrame([dict(map=fmap, classes=n_out, head=h, step_ms=v)
-                                              for h, v in step_times(a, fmap, n_out).items()])])
+                                              for h, v in step_times(a, heads, fmap, n_out).items()])])
         _save(cost, fcost)
     _write(out/'head_study.md', markdown(df, cost, a, info))
     figure(curves, out/'head_study.png')

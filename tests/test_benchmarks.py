@@ -54,7 +54,7 @@ def test_head_study_smoke(tmp_path):
     "benchmarks/head_study.py: two tasks, two seeds, `wisefast compare` runs, then the CSVs, the table with costs and the curves"
     env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1', 'MPLBACKEND': 'Agg'}
     cmd = [sys.executable, 'benchmarks/head_study.py', '--cells', 'mosaic_where:4,fashion_mnist:4', '--heads',
-           'gap:default,wise:default,wise:paper', '--seeds', '0,1', '--epochs', '1', '--n-train', '3',
+           'gap:default,wise:default,wise:paper', '--seeds', '0,1', '--epochs', '1', '--n-train', '3', '--n-test', '2',
            '--out', str(tmp_path), '--runs', str(tmp_path/'runs')]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=900)
     import pandas as pd
@@ -67,7 +67,9 @@ def test_head_study_smoke(tmp_path):
     assert len(curves) == len(df) and set(curves.epoch) == {1}
     md = (tmp_path/'head_study.md').read_text()
     assert re.search(r'\| wise:default +\| +2 \| [\d.]+ ± [\d.]+ +\| [\d.]+ ± [\d.]+ +\| [+-][\d.]+ ± [\d.]+ +\| +5,512 \| +[\d.]+ \| [\d.]+×', md)
-    assert 'wisefast compare mosaic_where --arch test_resnet --size 32' in md
+    assert (df.n_test == df.task.map(dict(mosaic_where=80, fashion_mnist=20))).all()   # --n-test 2 per class
+    assert 'wisefast compare mosaic_where --arch test_resnet --size 32' in md and "--n-per-class 3,2 --test-as-valid" in md
+    assert "80 test images (2 of each class), 1 epoch: `python benchmarks/head_study.py --cells mosaic_where:4 --heads gap:default,wise:default,wise:paper --epochs 1 --n-test 2`" in md
     assert (tmp_path/'head_study.png').stat().st_size > 10_000
     r = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=900)
     assert '[compare]' not in r.stdout and len(pd.read_csv(tmp_path/'head_study.csv')) == len(df)   # resumed: nothing trained again
