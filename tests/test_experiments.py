@@ -74,3 +74,6 @@ def test_one_cycle_resume_matches_uninterrupted(data, tmp_path):
     assert cfg['schedule'] == 'one_cycle'
     with pytest.raises(ValueError, match='other settings'):          # the same folder, the paper's staircase: refused
         compare_heads(dls, 'test_resnet', out=tmp_path/'cut', **{**kw, 'schedule': 'staircase'})
+    other = wise_dls(data, size=32, bs=4, valid_pct=0.5, num_workers=0, seed=1, augment=False)
+    with pytest.raises(ValueError, match="other settings.*'n_valid'"):  # other images, e.g. another --n-per-class: refused
+        compare_heads(other, 'test_resnet', out=tmp_path/'cut', **kw)

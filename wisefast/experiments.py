@@ -94,8 +94,9 @@ def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPE
     done = path/'result.json'
     if done.exists():
         res = json.loads(done.read_text())
-        saved = {'schedule': 'staircase', **res['config']}          # runs from before the schedule option
-        diff = {k: (saved.get(k), v) for k, v in cfg.items() if saved.get(k) != v}
+        now = {**cfg, 'n_train': len(dls.train_ds), 'n_valid': len(dls.valid_ds)}   # the settings and the image counts
+        saved = {'schedule': 'staircase', **res['config'], **{k: res[k] for k in ('n_train', 'n_valid') if k in res}}
+        diff = {k: (saved.get(k, v), v) for k, v in now.items() if saved.get(k, v) != v}   # older runs: counts unknown
         if diff: raise ValueError(f"{path} holds a finished run with other settings (saved, now): {diff}. Use another "
                                   f"output folder, or delete {done} to train again.")
         return res
