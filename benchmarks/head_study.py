@@ -146,17 +146,22 @@ def summary(df:pd.DataFrame) -> pd.DataFrame:
         cols[f"{task} {fmap}×{fmap} ({(n := d.seed.nunique())} seed{'s' * (n != 1)})"] = col
     return pd.DataFrame(cols).rename_axis('head').reset_index().fillna('')
 
+def cell_heads(d:pd.DataFrame) -> list:
+    "The `wisefast compare` names of the heads in the rows `d`, in order"
+    return list(dict.fromkeys(label(h, i) for h, i in zip(d['head'], d.init)))
+
 def cell_args(a, task:str, d:pd.DataFrame) -> argparse.Namespace:
     "`a` with the settings cell `d` was run with (its heads, epochs, training and test images), for its command"
     n_test = int(d.n_test.iloc[0])
-    return argparse.Namespace(**{**vars(a), 'heads': ','.join(label(h, i) for h, i in d[['head', 'init']].drop_duplicates().itertuples(index=False)),
-                                 'epochs': int(d.epochs.iloc[0]), 'n_train': int(d.n_train.iloc[0])//CLASSES[task],
+    return argparse.Namespace(**{**vars(a), 'heads': ','.join(cell_heads(d)), 'epochs': int(d.epochs.iloc[0]),
+                                 'n_train': int(d.n_train.iloc[0])//CLASSES[task],
                                  'n_test': None if n_test == FULL_TEST else n_test//CLASSES[task]})
 
 def study_cmd(a, task:str, fmap:int) -> str:
     "The `head_study.py` command of one cell run with `a`'s settings (the defaults left out)"
-    extra = [*(['--heads', a.heads] if a.heads != HEADS else []), *(['--epochs', str(a.epochs)] if a.epochs != 15 else []),
-             *(['--n-test', str(a.n_test)] if a.n_test else [])]
+    default = parse_args([])
+    extra = [s for k in ('heads', 'epochs', 'n_test') if getattr(a, k) != getattr(default, k)
+             for s in (f"--{k.replace('_', '-')}", str(getattr(a, k)))]
     return ' '.join(shlex.quote(s) for s in ['python', 'benchmarks/head_study.py', '--cells', f'{task}:{fmap}', *extra])
 
 def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
@@ -174,10 +179,9 @@ def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
                          'step / GAP': f"{ms[label(h, i)] / ms['gap:default']:.2f}×"})
         ca = cell_args(a, task, d)
         cmd = ' '.join(shlex.quote(s) for s in ['wisefast', 'compare', *compare_argv(ca, task, fmap, 0, f'runs/{task}_{fmap}x{fmap}_s0')])
-        n_test = int(d.n_test.iloc[0])
         out.append(f"## {task}, {fmap}×{fmap} map ({MAPS[fmap]} px)\n\n{TASKS[task]}; {int(d.n_train.iloc[0])} training and "
-                   f"{n_test} test images ({'the whole test split' if n_test == FULL_TEST else f'{n_test//CLASSES[task]} of each class'}), "
-                   f"{(e := int(d.epochs.iloc[0]))} epoch{'s' * (e != 1)}: `{study_cmd(ca, task, fmap)}`. One seed's command (`--seed 1`, `--seed 2` for the others):\n\n"
+                   f"{int(d.n_test.iloc[0])} test images ({f'{ca.n_test} of each class' if ca.n_test else 'the whole test split'}), "
+                   f"{ca.epochs} epoch{'s' * (ca.epochs != 1)}: `{study_cmd(ca, task, fmap)}`. One seed's command (`--seed 1`, `--seed 2` for the others):\n\n"
                    f"```\n{cmd}\n```\n\n" + results_markdown(pd.DataFrame(rows)))
     return '\n'.join(out)
 
@@ -186,8 +190,8 @@ def figure(curves:pd.DataFrame, f:Path):
     import matplotlib.pyplot as plt
     from wisefast.callbacks import savefig_atomic
     groups = list(curves.groupby(['task', 'map'], sort=False))
-    ncols = min(2, len(groups))
-    fig, axs = plt.subplots(-(-len(groups)//ncols), ncols, figsize=(5*ncols, 4*-(-len(groups)//ncols)), squeeze=False)
+    ncols = min(2, len(groups)); nrows = -(-len(groups)//ncols)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(5*ncols, 4*nrows), squeeze=False)
     colors = {h: f'C{k}' for k, h in enumerate(HEADS.split(','))}   # one colour per head in every panel
     lines = {}
     for ax, ((task, fmap), d) in zip(axs.flat, groups):
@@ -221,8 +225,7 @@ def report(a):
     if cost is None or 'classes' not in cost: cost = pd.DataFrame(columns=['map', 'classes', 'head', 'step_ms'])
     have = set(zip(cost['map'], cost.classes))
     for fmap, n_out in sorted({(m, CLASSES[t]) for t, m in zip(df.task, df['map'])} - have):
-        d = df[(df['map'] == fmap) & (df.task.map(CLASSES) == n_out)]
-        heads = list(dict.fromkeys(label(h, i) for h, i in zip(d['head'], d.init)))
+        heads = cell_heads(df[(df['map'] == fmap) & (df.task.map(CLASSES) == n_out)])
         cost = pd.concat([cost, pd.DataFrame([dict(map=fmap, classes=n_out, head=h, step_ms=v)
                                               for h, v in step_times(a, heads, fmap, n_out).items()])])
         _save(cost, fcost)
