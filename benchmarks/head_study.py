@@ -5,9 +5,16 @@ Tasks (wisefast's dataset names, so `wisefast compare TASK` repeats any of them,
   fashion_mnist   centred objects, 10 classes;
   mosaic_corner   2×2 mosaics of Fashion-MNIST items, the label is the top-left item's class (position carries it);
   mosaic_where    one item in one cell of a 2×2 mosaic, the label is its class and cell (40 classes).
-Each (task, map size, seed) is one `wisefast compare` run of every head (same data subset, initialisation and batch
-order for every head), trained with fastai's `fit_one_cycle` (SGD momentum 0.9) and validated on the whole test
-split every epoch. Resumable: finished runs are rows of the CSVs and are skipped; an interrupted one resumes from its
+Each cell (task, map size, schedule, learning rate, pre-training) and seed is one `wisefast compare` run of every head
+(same data subset, initialisation and batch order for every head), validated on the test split every epoch, trained with
+  --schedule one_cycle   fastai's `fit_one_cycle` at lr 0.05 (SGD momentum 0.9), from scratch: the first six cells;
+  --schedule staircase   the paper's SGD 0.045 ×0.94 every 2 epochs, all layers trainable from the start;
+  --schedule fine_tune   fastai's `fine_tune` (one frozen epoch, then the rest with discriminative rates), at lr 0.05;
+  --pretrained fashion_mnist:32   from a backbone the study pre-trains once on all 60,000 Fashion-MNIST training
+                         images at 32 px (a 4×4 map, GAP head), saved and given to `wisefast compare --pretrained FILE`.
+After each run, every head's final model is probed for BatchNorm (`bn_probe`): test top-1 with the running statistics
+(eval mode, the reported one), with each batch's own statistics, and with statistics re-estimated on the training images.
+Resumable: finished runs are rows of the CSVs and are skipped; an interrupted one resumes from its
 last checkpoint. The summary (CSV, Markdown, PNG) is rewritten after every run.
 
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 MPLBACKEND=Agg \\
@@ -20,7 +27,7 @@ from __future__ import annotations
 import argparse, contextlib, fcntl, shlex, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
-from fastai_workflows import _write
+from fastai_workflows import _write, quiet
 
 RESULTS = Path(__file__).resolve().parent/'results'
 TASKS = dict(fashion_mnist="Fashion-MNIST, centred objects (10 classes)",
@@ -32,8 +39,13 @@ FULL_TEST = 10_000                      # every task's test split
 MAPS = {4: 32, 8: 64, 16: 128}          # feature map side -> image size, with test_resnet at output stride 8
 CELLS = 'fashion_mnist:4,fashion_mnist:8,mosaic_corner:4,mosaic_corner:8,mosaic_where:4,mosaic_where:16'
 HEADS = 'gap:default,gap_dp:default,fastai:default,wise:default,wise:paper,dw_nonneg:default,avg_dense:default,gwap:default'
-COLS = ['task', 'map', 'head', 'init', 'seed', 'epochs', 'final_top1', 'best_top1', 'seconds', 'sec_per_epoch',
-        'head_params', 'params', 'n_train', 'n_test']
+SCHEDULE_LR = dict(one_cycle=0.05, staircase=0.045, fine_tune=0.05)   # each schedule's default learning rate
+PRETRAIN = {'fashion_mnist:32': "all 60,000 Fashion-MNIST training images at 32 px (a 4×4 map), GAP head, "
+                                "`fit_one_cycle` at 0.05 for {epochs} epochs"}
+CELL = ['task', 'map', 'schedule', 'lr', 'pretrained']                 # what makes a cell; the rows before it: one_cycle
+CELL_DEFAULTS = dict(schedule='one_cycle', lr=0.05, pretrained='none')
+COLS = [*CELL, 'head', 'init', 'seed', 'epochs', 'final_top1', 'best_top1', 'seconds', 'sec_per_epoch',
+        'head_params', 'params', 'n_train', 'n_test', 'bn_batch_top1', 'bn_reest_top1']
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,54 +53,149 @@ def parse_args(argv=None):
     p.add_argument('--heads', default=HEADS, help="heads, `wisefast compare` names")
     p.add_argument('--seeds', default='0,1,2')
     p.add_argument('--epochs', type=int, default=15)
-    p.add_argument('--lr', type=float, default=0.05, help="one-cycle peak learning rate (SGD momentum 0.9)")
+    p.add_argument('--schedule', default='one_cycle', choices=tuple(SCHEDULE_LR), help="training schedule (see above)")
+    p.add_argument('--lr', type=float, help="learning rate (default: 0.05 for one_cycle and fine_tune, the paper's 0.045 "
+                                            "for staircase); several, comma-separated, make one cell each")
+    p.add_argument('--pretrained', default='none', choices=('none', *PRETRAIN), help="start from the study's pre-trained backbone")
+    p.add_argument('--pretrain-epochs', type=int, default=10, help="epochs of the pre-training (once, then reused)")
     p.add_argument('--bs', type=int, default=64)
     p.add_argument('--arch', default='test_resnet')
-    p.add_argument('--n-train', type=int, help="training images per class (default: 5,000 images in all)")
+    p.add_argument('--n-train', type=int, help="training images per class (default: 5,000 images in all; pre-training: all)")
     p.add_argument('--n-test', type=int, help="test images per class validated every epoch (default: the whole test split)")
     p.add_argument('--runs', default='runs/head_study', help="run folders (models, histories): not committed")
     p.add_argument('--out', default=str(RESULTS), help="folder of the summary files")
     p.add_argument('--report', action='store_true', help="only rewrite the summary from the CSVs")
     return p.parse_args(argv)
 
+def lrs(a) -> list:
+    "The learning rates of `a`: `--lr`'s, else its schedule's default"
+    return [float(v) for v in str(a.lr).split(',')] if a.lr is not None else [SCHEDULE_LR[a.schedule]]
+
 def cells(a) -> list:
+    "The cells `a` runs, as dicts of `CELL`"
     out = []
     for c in a.cells.split(','):
         task, _, m = c.strip().partition(':')
         if task not in TASKS or not m.isdigit() or int(m) not in MAPS:
             raise SystemExit(f"--cells: {c!r} is not TASK:MAP with TASK one of {', '.join(TASKS)} and MAP one of {list(MAPS)}")
-        out.append((task, int(m)))
+        out += [dict(task=task, map=int(m), schedule=a.schedule, lr=lr, pretrained=a.pretrained) for lr in lrs(a)]
     return out
 
-def compare_argv(a, task:str, fmap:int, seed:int, out) -> list:
-    "The `wisefast compare` arguments of one run"
-    n = a.n_train or N_TRAIN[task]
-    return [task, '--arch', a.arch, '--size', str(MAPS[fmap]), '--output-stride', '8', '--heads', a.heads,
-            '--schedule', 'one_cycle', '--lr', str(a.lr), '--epochs', str(a.epochs), '--bs', str(a.bs),
-            '--n-per-class', f'{n},{a.n_test or 100000}', '--test-as-valid', '--augment', 'none', '--preprocess', 'torch',
+def cell_name(c:dict) -> str:
+    "Run folder of cell `c`: `TASK_MAPxMAP`, then what differs from the first cells' setting"
+    out = f"{c['task']}_{c['map']}x{c['map']}"
+    if c['schedule'] != 'one_cycle': out += f"_{c['schedule']}"
+    if c['lr'] != SCHEDULE_LR[c['schedule']]: out += f"_lr{c['lr']:g}"
+    if c['pretrained'] != 'none': out += f"_pt-{c['pretrained'].replace(':', '')}"
+    return out
+
+def compare_argv(a, c:dict, seed:int, out, weights=None) -> list:
+    "The `wisefast compare` arguments of one run of cell `c` (`weights`: the pre-trained backbone's file)"
+    n = a.n_train or N_TRAIN[c['task']]
+    return [c['task'], '--arch', a.arch, '--size', str(MAPS[c['map']]), '--output-stride', '8', '--heads', a.heads,
+            '--schedule', c['schedule'], '--lr', f"{c['lr']:g}", '--epochs', str(a.epochs), '--bs', str(a.bs),
+            '--n-per-class', f'{n},{a.n_test or 100000}', '--test-as-valid', '--augment', 'none', '--preprocess', preprocess(a, c),
+            *(['--pretrained', str(weights or backbone_file(a, c['pretrained']))] if c['pretrained'] != 'none' else []),
             '--seed', str(seed), '--workers', '0', '--threads', '1', '--out', str(out)]
+
+def preprocess(a, c:dict) -> str:
+    "Input statistics: ImageNet's from scratch; with the study's backbone, the ones timm gives `a.arch`, as `wise_learner` would"
+    return 'torch' if c['pretrained'] == 'none' else a.arch
+
+def study_dls(a, c:dict, seed:int):
+    "The DataLoaders of a run of cell `c` (the ones `wisefast compare` builds from `compare_argv`)"
+    from wisefast.data import wise_dls
+    n = a.n_train or N_TRAIN[c['task']]
+    with quiet():
+        return wise_dls(c['task'], size=MAPS[c['map']], bs=a.bs, n_per_class=(n, a.n_test or 100000), test_as_valid=True,
+                        augment=False, preprocess=preprocess(a, c), seed=seed, num_workers=0)
+
+def backbone_file(a, name:str) -> Path:
+    "Where the backbone of pre-training `name` (`PRETRAIN`) is saved"
+    return Path(a.runs)/'pretrain'/name.replace(':', '_')/f'{a.arch}_backbone.safetensors'
+
+def pretrained_backbone(a, name:str) -> Path:
+    "The backbone weights file of pre-training `name` (`PRETRAIN`): trained by `wisefast compare` once, then reused"
+    from wisefast.cli import main as wisefast
+    task, _, size = name.partition(':')
+    f = backbone_file(a, name)
+    if f.exists(): return f
+    run = f.parent
+    print(f"[head study] pre-training {a.arch} on {PRETRAIN[name].format(epochs=a.pretrain_epochs)} -> {run}", flush=True)
+    argv = [task, '--arch', a.arch, '--size', size, '--output-stride', '8', '--heads', 'gap:default', '--schedule',
+            'one_cycle', '--lr', '0.05', '--epochs', str(a.pretrain_epochs), '--bs', str(a.bs), '--n-per-class',
+            f'{a.n_train or 100000},{a.n_test or 100000}', '--test-as-valid', '--augment', 'none', '--preprocess', a.arch, '--seed', '0',
+            '--workers', '0', '--threads', '1', '--out', str(run)]
+    if rc := wisefast(['compare', *argv]): sys.exit(rc)
+    from safetensors.torch import save
+    from wisefast.callbacks import atomic_file
+    from wisefast.export import load_exported
+    body = load_exported(run/'gap-default').model[0]          # timm's model, pooling and classifier removed: timm's keys
+    with atomic_file(f) as out: out.write(save({k: v.contiguous() for k, v in body.state_dict().items()}))
+    return f
+
+def _bn_layers(m) -> list:
+    from torch.nn.modules.batchnorm import _BatchNorm
+    return [l for l in m.modules() if isinstance(l, _BatchNorm)]
+
+def bn_probe(model, train_dl, test_dl) -> dict:
+    """Test top-1 of `model` with BatchNorm's running statistics (eval mode), with each test batch's own statistics
+    (batches of the same size, shuffled with a fixed seed), and with running statistics re-estimated on the training
+    images (a cumulative average over one pass, no augmentation; PyTorch's `update_bn` idea, dropout kept off)"""
+    import copy, torch
+    def top1(m, dl):
+        n = ok = 0
+        with torch.no_grad():
+            for xb, yb in dl: ok += (m(xb).argmax(1) == yb).sum().item(); n += len(yb)
+        return ok / n
+    out = dict(eval_top1=top1(model.eval(), test_dl))
+    m = copy.deepcopy(model).eval()
+    for l in _bn_layers(m): l.train(); l.momentum = 0.                      # batch statistics, running ones untouched
+    torch.manual_seed(0)
+    out['bn_batch_top1'] = top1(m, test_dl.new(shuffle=True, drop_last=False))
+    m = copy.deepcopy(model).eval()
+    for l in _bn_layers(m): l.reset_running_stats(); l.momentum = None; l.train()
+    with torch.no_grad():
+        for xb, _ in train_dl.new(shuffle=False, drop_last=False): m(xb)
+    out['bn_reest_top1'] = top1(m.eval(), test_dl)
+    return out
 
 def parse_head(name:str) -> tuple:
     "`(variant, init)` of a `wisefast compare` head name (no setting: the paper's)"
     variant, _, init = name.partition(':')
     return variant, init or 'paper'
 
-def run_rows(a, task, fmap, seed, out) -> tuple:
-    "(rows, curve rows) of a finished run folder `out`"
+def run_rows(a, c:dict, seed:int, out:Path, probe:bool=True) -> tuple:
+    "(rows, curve rows) of the finished run folder `out` of cell `c`, each head's final model BatchNorm-probed (`bn_probe`)"
     import json
     from wisefast.experiments import check_heads, head_dir
+    from wisefast.export import load_exported
     rows, curves = [], []
+    dls = study_dls(a, c, seed) if probe else None
     for h in check_heads(a.heads):
         res = json.loads((out/head_dir(h)/'result.json').read_text())
         hist = pd.read_csv(out/head_dir(h)/'history.csv')
         variant, init = parse_head(h)
-        key = dict(task=task, map=fmap, head=variant, init=init, seed=seed)
+        key = dict(c, head=variant, init=init, seed=seed)
+        bn = {}
+        if probe:
+            with quiet(): model = load_exported(out/head_dir(h), cpu=True).model
+            bn = bn_probe(model, dls.train, dls.valid)
+            if abs(bn['eval_top1'] - res['last_top1']) > 1e-6:
+                raise RuntimeError(f"{out/head_dir(h)}: the exported model scores {bn['eval_top1']} on the test split, "
+                                   f"its history {res['last_top1']}: not the run's final model")
         rows.append(dict(key, epochs=res['epochs'], final_top1=res['last_top1'], best_top1=res['top1'],
                          seconds=res['sec_per_epoch']*res['epochs'], sec_per_epoch=res['sec_per_epoch'],
                          head_params=res['head_params'], params=res['params'], n_train=res['n_train'],
-                         n_test=res['n_valid']))
+                         n_test=res['n_valid'], bn_batch_top1=bn.get('bn_batch_top1'), bn_reest_top1=bn.get('bn_reest_top1')))
         curves += [dict(key, epoch=int(e) + 1, top1=float(v)) for e, v in zip(hist.epoch, hist.valid_accuracy)]
     return rows, curves
+
+def read_rows(f:Path) -> pd.DataFrame:
+    "A study CSV, the rows from before the cell settings existed given the first cells' (`CELL_DEFAULTS`)"
+    df = pd.read_csv(f) if f.exists() else pd.DataFrame(columns=COLS)
+    for k, v in CELL_DEFAULTS.items(): df[k] = df[k].fillna(v) if k in df else v
+    return df
 
 def _save(df:pd.DataFrame, f:Path): _write(f, df.to_csv(index=False))
 
@@ -130,58 +237,86 @@ def _mean_sd(x) -> str:
 
 def label(head, init) -> str: return f"{head}:{init}"
 
-def vs_gap(d:pd.DataFrame):
-    "`(head, init, its rows, its final top-1 minus GAP's in points, per seed both ran)` for each head of one cell `d`"
-    gap = d[d['head'] == 'gap'].set_index('seed').final_top1
+def vs_gap(d:pd.DataFrame, col:str='final_top1'):
+    "`(head, init, its rows, its `col` minus GAP's in points, per seed both ran)` for each head of one cell `d`"
+    gap = d[d['head'] == 'gap'].set_index('seed')[col]
     for (h, i), g in d.groupby(['head', 'init'], sort=False):
-        yield h, i, g, 100*g.set_index('seed').final_top1.sub(gap).dropna()
+        yield h, i, g, 100*g.set_index('seed')[col].sub(gap).dropna()
 
-def summary(df:pd.DataFrame) -> pd.DataFrame:
-    "Final test top-1 (%) of each head in each cell, mean over seeds, with the paired difference to GAP in points"
+def cell_of(d:pd.DataFrame) -> dict:
+    "The cell (`CELL`) of the rows `d` of one cell"
+    r = d.iloc[0]
+    return dict(task=r.task, map=int(r['map']), schedule=r.schedule, lr=float(r.lr), pretrained=r.pretrained)
+
+def cell_title(c:dict) -> str:
+    "How a cell is named in the tables: task and map, then what differs from the first cells"
+    out = [f"{c['task']} {c['map']}×{c['map']}"]
+    if c['pretrained'] != 'none': out.append(f"pre-trained ({c['pretrained']})")
+    if c['schedule'] != 'one_cycle': out.append(c['schedule'].replace('_', ' '))
+    if c['lr'] != SCHEDULE_LR[c['schedule']]: out.append(f"lr {c['lr']:g}")
+    return ', '.join(out)
+
+def by_cell(df:pd.DataFrame):
+    "`(cell, its rows)` for each cell of `df`, in the order of the table: schedules, pre-training, tasks, maps, lrs"
+    key = lambda c: (list(SCHEDULE_LR).index(c['schedule']), c['pretrained'] != 'none', list(TASKS).index(c['task']),
+                     c['map'], c['lr'])
+    groups = [(cell_of(d), d) for _, d in df.groupby(CELL, sort=False)]
+    return sorted(groups, key=lambda g: key(g[0]))
+
+def summary(df:pd.DataFrame, col:str='final_top1') -> pd.DataFrame:
+    "Test top-1 (%, `col`) of each head in each cell, mean over seeds, with the paired difference to GAP in points"
     cols = {}
-    for (task, fmap), d in df.groupby(['task', 'map'], sort=False):
-        col = {}
-        for h, i, g, diff in vs_gap(d):
-            col[label(h, i)] = f"{100*g.final_top1.mean():.1f}" + ('' if h == 'gap' else f" ({diff.mean():+.1f})")
-        cols[f"{task} {fmap}×{fmap} ({(n := d.seed.nunique())} seed{'s' * (n != 1)})"] = col
+    for c, d in by_cell(df):
+        out = {}
+        for h, i, g, diff in vs_gap(d, col):
+            out[label(h, i)] = f"{100*g[col].mean():.1f}" + ('' if h == 'gap' else f" ({diff.mean():+.1f})")
+        cols[f"{cell_title(c)} ({(n := d.seed.nunique())} seed{'s' * (n != 1)})"] = out
     return pd.DataFrame(cols).rename_axis('head').reset_index().fillna('')
 
 def cell_heads(d:pd.DataFrame) -> list:
     "The `wisefast compare` names of the heads in the rows `d`, in order"
     return list(dict.fromkeys(label(h, i) for h, i in zip(d['head'], d.init)))
 
-def cell_args(a, task:str, d:pd.DataFrame) -> argparse.Namespace:
-    "`a` with the settings cell `d` was run with (its heads, epochs, training and test images), for its command"
+def cell_args(a, c:dict, d:pd.DataFrame) -> argparse.Namespace:
+    "`a` with the settings cell `c` (rows `d`) was run with, for its command"
     n_test = int(d.n_test.iloc[0])
     return argparse.Namespace(**{**vars(a), 'heads': ','.join(cell_heads(d)), 'epochs': int(d.epochs.iloc[0]),
-                                 'n_train': int(d.n_train.iloc[0])//CLASSES[task],
-                                 'n_test': None if n_test == FULL_TEST else n_test//CLASSES[task]})
+                                 'n_train': int(d.n_train.iloc[0])//CLASSES[c['task']], 'schedule': c['schedule'],
+                                 'lr': c['lr'], 'pretrained': c['pretrained'],
+                                 'n_test': None if n_test == FULL_TEST else n_test//CLASSES[c['task']]})
 
-def study_cmd(a, task:str, fmap:int) -> str:
-    "The `head_study.py` command of one cell run with `a`'s settings (the defaults left out)"
+def study_cmd(a, c:dict) -> str:
+    "The `head_study.py` command of cell `c` run with `a`'s settings (the defaults left out)"
     default = parse_args([])
-    extra = [s for k in ('heads', 'epochs', 'n_test') if getattr(a, k) != getattr(default, k)
+    extra = [s for k in ('schedule', 'pretrained', 'heads', 'epochs', 'n_test') if getattr(a, k) != getattr(default, k)
              for s in (f"--{k.replace('_', '-')}", str(getattr(a, k)))]
-    return ' '.join(shlex.quote(s) for s in ['python', 'benchmarks/head_study.py', '--cells', f'{task}:{fmap}', *extra])
+    if c['lr'] != SCHEDULE_LR[c['schedule']]: extra += ['--lr', f"{c['lr']:g}"]
+    return ' '.join(shlex.quote(s) for s in ['python', 'benchmarks/head_study.py', '--cells', f"{c['task']}:{c['map']}", *extra])
+
+def _bn_cols(g:pd.DataFrame) -> dict:
+    "The BatchNorm probe's columns of one head's rows (blank for runs from before the probe)"
+    if g.bn_batch_top1.isna().all(): return {}
+    return {'batch-stat BN top-1 (%)': _mean_sd(g.bn_batch_top1), 're-estimated BN top-1 (%)': _mean_sd(g.bn_reest_top1)}
 
 def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
     from wisefast.experiments import results_markdown
     out = [f"# Head study: when does a spatial head help?\n\n{info}\n",
            "Final test top-1 (%), mean over seeds (paired difference to GAP, points):\n\n" + results_markdown(summary(df))]
-    for (task, fmap), d in df.groupby(['task', 'map'], sort=False):
-        rows, ms = [], cost[(cost['map'] == fmap) & (cost.classes == CLASSES[task])].set_index('head').step_ms
+    for c, d in by_cell(df):
+        rows, ms = [], cost[(cost['map'] == c['map']) & (cost.classes == CLASSES[c['task']])].set_index('head').step_ms
         for h, i, g, diff in vs_gap(d):
+            step = ms.get(label(h, i), np.nan)
             rows.append({'head': label(h, i), 'seeds': len(g), 'final top-1 (%)': _mean_sd(g.final_top1),
                          'best top-1 (%)': _mean_sd(g.best_top1),
                          'final − GAP (points, paired)': '' if h == 'gap' or not len(diff) else
-                             f"{diff.mean():+.2f} ± {diff.std(ddof=1) if len(diff) > 1 else 0:.2f}",
-                         'head parameters': int(g.head_params.iloc[0]), 'step (ms)': f"{ms[label(h, i)]:.1f}",
-                         'step / GAP': f"{ms[label(h, i)] / ms['gap:default']:.2f}×"})
-        ca = cell_args(a, task, d)
-        cmd = ' '.join(shlex.quote(s) for s in ['wisefast', 'compare', *compare_argv(ca, task, fmap, 0, f'runs/{task}_{fmap}x{fmap}_s0')])
-        out.append(f"## {task}, {fmap}×{fmap} map ({MAPS[fmap]} px)\n\n{TASKS[task]}; {int(d.n_train.iloc[0])} training and "
+                             f"{diff.mean():+.2f} ± {diff.std(ddof=1) if len(diff) > 1 else 0:.2f}", **_bn_cols(g),
+                         'head parameters': int(g.head_params.iloc[0]), 'step (ms)': f"{step:.1f}",
+                         'step / GAP': f"{step / ms.get('gap:default', np.nan):.2f}×"})
+        ca = cell_args(a, c, d)
+        cmd = ' '.join(shlex.quote(s) for s in ['wisefast', 'compare', *compare_argv(ca, c, 0, f'runs/{cell_name(c)}_s0')])
+        out.append(f"## {cell_title(c)} ({MAPS[c['map']]} px)\n\n{TASKS[c['task']]}; {int(d.n_train.iloc[0])} training and "
                    f"{int(d.n_test.iloc[0])} test images ({f'{ca.n_test} of each class' if ca.n_test else 'the whole test split'}), "
-                   f"{ca.epochs} epoch{'s' * (ca.epochs != 1)}: `{study_cmd(ca, task, fmap)}`. One seed's command (`--seed 1`, `--seed 2` for the others):\n\n"
+                   f"{ca.epochs} epoch{'s' * (ca.epochs != 1)}: `{study_cmd(ca, c)}`. One seed's command (`--seed 1`, `--seed 2` for the others):\n\n"
                    f"```\n{cmd}\n```\n\n" + results_markdown(pd.DataFrame(rows)))
     return '\n'.join(out)
 
@@ -189,45 +324,50 @@ def figure(curves:pd.DataFrame, f:Path):
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from wisefast.callbacks import savefig_atomic
-    groups = list(curves.groupby(['task', 'map'], sort=False))
+    groups = by_cell(curves)
     ncols = min(2, len(groups)); nrows = -(-len(groups)//ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(5*ncols, 4*nrows), squeeze=False)
     colors = {h: f'C{k}' for k, h in enumerate(HEADS.split(','))}   # one colour per head in every panel
     lines = {}
-    for ax, ((task, fmap), d) in zip(axs.flat, groups):
+    for ax, (c, d) in zip(axs.flat, groups):
         for (h, i), g in d.groupby(['head', 'init'], sort=False):
             m = g.groupby('epoch').top1.mean()
             lines[label(h, i)], = ax.plot(m.index, 100*m.values, marker='.', color=colors.get(label(h, i)),
                                           lw=2 if h in ('gap', 'wise') else 1)
-        ax.set(title=f"{task}, {fmap}×{fmap} map", xlabel='epoch', ylabel='test top-1 (%), mean over seeds')
+        ax.set(title=cell_title(c), xlabel='epoch', ylabel='test top-1 (%), mean over seeds')
     for ax in axs.flat[len(groups):]: ax.axis('off')
     fig.legend(lines.values(), lines.keys(), loc='lower center', ncol=4, fontsize=8)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.06 * 3 / max(nrows, 3), 1, 1))
     savefig_atomic(fig, f, dpi=100)
     plt.close(fig)
 
 def report(a):
     out = Path(a.out)
-    by_cell = lambda d: d.sort_values(['task', 'map'], key=lambda c: c.map(list(TASKS).index) if c.name == 'task' else c,
-                                      kind='stable')          # a task per row of the figure, its maps side by side
-    df, curves = by_cell(pd.read_csv(out/'head_study.csv')), by_cell(pd.read_csv(out/'head_study_curves.csv'))
-    info = (f"{a.arch} from scratch, output stride 8, batches of {a.bs}, `fit_one_cycle` at lr {a.lr} with the "
-            f"paper's SGD (momentum 0.9), no augmentation; validated on the test split every epoch (final: the last "
-            f"epoch, best: the best epoch, optimistic; each cell's epochs and test images are in its section). Seeds set the training subset, the "
+    df, curves = read_rows(out/'head_study.csv'), read_rows(out/'head_study_curves.csv')
+    info = (f"{a.arch} from scratch (or from the study's own pre-trained backbone, where a cell says so), output stride 8, "
+            f"batches of {a.bs}, the paper's SGD (momentum 0.9), no weight decay, no augmentation; each cell's schedule "
+            f"is in its title: none is `fit_one_cycle` at lr 0.05, 'staircase' the paper's (lr 0.045 ×0.94 every 2 "
+            f"epochs, all layers trainable), 'fine tune' fastai's `fine_tune` at lr 0.05. Validated on the test split every "
+            f"epoch (final: the last epoch, best: the best epoch, optimistic; each cell's epochs and test images are in its "
+            f"section). Seeds set the training subset, the "
             f"initialisation and the batch order, the same for every head. Heads: `NAME:default` is the head as "
             f"`wise_learner` builds it (for Wise-SrNet: the GAP start, no dropout), `NAME:paper` as the paper trains it "
-            f"(Normal(0, 0.01) init, dropout 0.5). Cost: the head's parameters, and the median time of one training step "
+            f"(Normal(0, 0.01) init, dropout 0.5). BatchNorm probe (cells that have it): the final model's test top-1 with "
+            f"each test batch's own statistics (batches of {a.bs}), and with running statistics re-estimated on the "
+            f"training images after training. Cost: the head's parameters, and the median time of one training step "
             f"(batch of {a.bs}, forward, backward, SGD; one thread) of each head's model for the map and number of classes, measured side by side in one "
             f"process, rounds interleaved (`head_study_cost.csv`). Reproduce: each cell's `head_study.py` command is in its section "
             f"(resumable; `--report` redraws from the CSVs).")
     fcost = out/'head_study_cost.csv'
     cost = pd.read_csv(fcost) if fcost.exists() else None
     if cost is None or 'classes' not in cost: cost = pd.DataFrame(columns=['map', 'classes', 'head', 'step_ms'])
-    have = set(zip(cost['map'], cost.classes))
-    for fmap, n_out in sorted({(m, CLASSES[t]) for t, m in zip(df.task, df['map'])} - have):
+    for fmap, n_out in sorted({(m, CLASSES[t]) for t, m in zip(df.task, df['map'])}):
         heads = cell_heads(df[(df['map'] == fmap) & (df.task.map(CLASSES) == n_out)])
-        cost = pd.concat([cost, pd.DataFrame([dict(map=fmap, classes=n_out, head=h, step_ms=v)
-                                              for h, v in step_times(a, heads, fmap, n_out).items()])])
+        have = cost[(cost['map'] == fmap) & (cost.classes == n_out)]
+        if set(heads) <= set(have['head']): continue
+        heads = list(dict.fromkeys([*have['head'], *heads]))          # all of them again, side by side
+        cost = pd.concat([cost.drop(have.index), pd.DataFrame([dict(map=fmap, classes=n_out, head=h, step_ms=v)
+                                              for h, v in step_times(a, heads, fmap, n_out).items()])], ignore_index=True)
         _save(cost, fcost)
     _write(out/'head_study.md', markdown(df, cost, a, info))
     figure(curves, out/'head_study.png')
@@ -241,18 +381,18 @@ def main(argv=None):
     from wisefast.experiments import check_heads
     check_heads(a.heads)
     f, fc = out/'head_study.csv', out/'head_study_curves.csv'
-    for task, fmap in cells(a):
+    for c in cells(a):
         for seed in [int(s) for s in a.seeds.split(',')]:
-            done = pd.read_csv(f) if f.exists() else pd.DataFrame(columns=COLS)
-            if ((done.task == task) & (done['map'] == fmap) & (done.seed == seed)).any(): continue
-            run = Path(a.runs)/f'{task}_{fmap}x{fmap}'/f's{seed}'
-            print(f"[head study] {task} {fmap}×{fmap} seed {seed} -> {run}", flush=True)
-            if rc := wisefast(['compare', *compare_argv(a, task, fmap, seed, run)]): sys.exit(rc)
-            rows, curves = run_rows(a, task, fmap, seed, run)
+            done = read_rows(f)
+            if ((done[CELL] == pd.Series(c)).all(axis=1) & (done.seed == seed)).any(): continue
+            weights = pretrained_backbone(a, c['pretrained']) if c['pretrained'] != 'none' else None
+            run = Path(a.runs)/cell_name(c)/f's{seed}'
+            print(f"[head study] {cell_title(c)} seed {seed} -> {run}", flush=True)
+            if rc := wisefast(['compare', *compare_argv(a, c, seed, run, weights)]): sys.exit(rc)
+            rows, curves = run_rows(a, c, seed, run)
             with locked(out):
-                done = pd.read_csv(f) if f.exists() else pd.DataFrame(columns=COLS)
-                _save(pd.concat([done, pd.DataFrame(rows)[COLS]]), f)
-                old = pd.read_csv(fc) if fc.exists() else None
+                _save(pd.concat([read_rows(f), pd.DataFrame(rows)])[COLS], f)
+                old = read_rows(fc) if fc.exists() else None
                 _save(pd.concat([old, pd.DataFrame(curves)]) if old is not None else pd.DataFrame(curves), fc)
                 report(a)
 
