@@ -38,7 +38,7 @@ def table(sizes) -> str:
                 with quiet(): m = create_wise_model(arch, 10, size=s)
                 hd = m[1]
                 row['layout'] = getattr(m[0], 'fmt', 'NCHW')
-                row[f'{s} px: map'] = f"{m.cfg['nf']}×{hd.fmap_size[0]}×{hd.fmap_size[1]}"
+                row[f'{s} px: map'] = f"{m.cfg.nf}×{hd.fmap_size[0]}×{hd.fmap_size[1]}"
                 row[f'{s} px: pre-pool → grid'] = f"{hd.prepool} → {hd.grid[0]}×{hd.grid[1]}"
                 row[f'{s} px: head params'] = f"{num_params(hd):,}"
             except ValueError as e: row[f'{s} px: map'] = f"error: {e}"
@@ -51,7 +51,7 @@ def cls_token_learner(dls, wise_model, size):
     "timm's own ViT (class-token head) with the body weights of `wise_model`, in a plain fastai `Learner`"
     import timm
     from fastai.vision.all import Learner, CrossEntropyLossFlat, accuracy
-    m = timm.create_model(wise_model.cfg['arch'], num_classes=dls.c, img_size=size)
+    m = timm.create_model(wise_model.cfg.arch, num_classes=dls.c, img_size=size)
     missing, unexpected = m.load_state_dict(wise_model[0].model.state_dict(), strict=False)
     assert not unexpected and set(missing) == {'head.weight', 'head.bias'}, (missing, unexpected)
     return Learner(dls, m, loss_func=CrossEntropyLossFlat(), metrics=accuracy)

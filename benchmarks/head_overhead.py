@@ -11,7 +11,8 @@ import argparse, random, statistics, time, platform
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-from wisefast.heads import HEAD_VARIANTS, WiseHead, num_params
+from wisefast.paper import HEAD_VARIANTS
+from wisefast.heads import WiseHead, num_params
 from wisefast.models import create_timm_body, feature_map_shape
 
 def flops(model, x):

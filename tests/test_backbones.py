@@ -30,7 +30,7 @@ def test_family(family, arch, sizes):
             warnings.simplefilter('ignore')
             m = create_wise_model(arch, 3, size=size)
         tm = m[0].model if isinstance(m[0], TimmFeatures) else m[0]
-        nf, (h, w) = m.cfg['nf'], m.cfg['fmap_size']
+        nf, (h, w) = m.cfg.nf, m.cfg.fmap_size
         # the head's width is timm's: its `num_features` (or the width of the pre-logits layer it runs on the map)
         assert nf in (tm.num_features, getattr(tm, 'head_hidden_size', None)), (nf, tm.num_features)
         assert m[1].num_features == nf and (h, w) >= (2, 2)
@@ -63,7 +63,7 @@ def test_every_head_on_transformer_maps(arch, head):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         m = create_wise_model(arch, 4, size=64, head=head)
-    nf, (h, w), fc = m.cfg['nf'], m.cfg['fmap_size'], m.get_classifier()
+    nf, (h, w), fc = m.cfg.nf, m.cfg.fmap_size, m.get_classifier()
     assert nf == (192 if 'vit' in arch else 768)                # embed_dim, never a spatial axis
     if head == 'flatten_fc': assert fc.in_features == nf * h * w
     elif head == 'avg_dense': assert fc.in_features % nf == 0  # the pooled map, flattened
@@ -75,13 +75,13 @@ def test_every_head_on_transformer_maps(arch, head):
 def test_sizes_reach_timm():
     "A model timm builds for one size is built for the DataLoaders' size; flexible=True makes it take any"
     m = create_wise_model('vit_tiny_patch16_224', 3, size=512, head='gap')
-    assert m(torch.randn(1, 3, 512, 512)).shape == (1, 3) and m.cfg['fmap_size'] == (32, 32)
+    assert m(torch.randn(1, 3, 512, 512)).shape == (1, 3) and m.cfg.fmap_size == (32, 32)
     m = create_wise_model('vit_tiny_patch16_224', 3, size=64, flexible=True).eval()
     for s in (64, 96, 80):
         assert m(torch.randn(1, 3, s, s)).shape == (1, 3)
     m = create_wise_model('swin_tiny_patch4_window7_224', 3, size=64)
     m.resize(128)                                            # progressive resizing: the backbone follows
-    assert m.cfg['fmap_size'] == (4, 4) and m(torch.randn(1, 3, 128, 128)).shape == (1, 3)
+    assert m.cfg.fmap_size == (4, 4) and m(torch.randn(1, 3, 128, 128)).shape == (1, 3)
     with pytest.raises(ValueError, match='flexible=False'):
         create_wise_model('maxvit_rmlp_pico_rw_256', 3, size=64, flexible=True)
 
@@ -98,7 +98,8 @@ def test_transformer_workflow(arch, tmp_path):
     "fastai's workflow on a transformer: train, progressive resizing, Grad-CAM, safetensors rebuild and ONNX"
     from fastai.vision.all import ImageDataLoaders, Resize, set_seed
     from wisefast.learner import wise_learner
-    from wisefast.export import save_weights, wise_model_from_safetensors, export_onnx, check_onnx
+    from wisefast.export import save_weights, export_onnx, check_onnx
+    from wisefast.load import load_wise_model
     from wisefast.interpret import gradcam
     from helpers import image_folder
     folder = image_folder(tmp_path/'imgs', n_per_class=6)[0]
@@ -110,11 +111,11 @@ def test_transformer_workflow(arch, tmp_path):
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
     m = learn.model.eval()
     assert nonneg_params(m) and all((p >= 0).all() for p in nonneg_params(m))   # Keras' NonNeg held in training
-    assert m.cfg['size'] == (96, 96) and m.cfg['fmap_size'] == ((6, 6) if 'vit' in arch else (3, 3))
+    assert m.cfg.size == (96, 96) and m.cfg.fmap_size == ((6, 6) if 'vit' in arch else (3, 3))
     x = torch.rand(2, 3, 96, 96)
     cams = gradcam(m, x)                                     # through the backbone's map, laid out as an image
     assert cams.shape == (2, 96, 96) and cams.std() > 0
-    rebuilt = wise_model_from_safetensors(save_weights(learn, tmp_path/'m.safetensors')).eval()
+    rebuilt = load_wise_model(save_weights(learn, tmp_path/'m.safetensors')).eval()
     torch.testing.assert_close(rebuilt(x), m(x))
     assert check_onnx(export_onnx(m, tmp_path/'m.onnx'), m) < 1e-3
 
@@ -122,10 +123,11 @@ def test_transformer_workflow(arch, tmp_path):
                                   'efficientvit_m0', 'eva02_tiny_patch14_224', 'beit_base_patch16_224'])
 def test_resized_fixed_size_models_rebuild(arch, tmp_path):
     "A fixed-size backbone resized (progressive resizing) is the model its saved config rebuilds, weights and all"
-    from wisefast.export import save_weights, wise_model_from_safetensors
+    from wisefast.export import save_weights
+    from wisefast.load import load_wise_model
     a, b = (64, 96) if arch.startswith(('maxvit', 'coatnet')) else (112, 128)   # their windows must divide each map
     m = create_wise_model(arch, 3, size=a).resize(b).eval()
-    rebuilt = wise_model_from_safetensors(save_weights(m, tmp_path/'m.safetensors')).eval()
+    rebuilt = load_wise_model(save_weights(m, tmp_path/'m.safetensors')).eval()
     x = torch.rand(1, 3, b, b)
     torch.testing.assert_close(rebuilt(x), m(x))
 

@@ -1,5 +1,5 @@
 "Tests of wisefast.data, .datasets and .images: dataset layouts, splits, Fashion-MNIST, bad images, Kaggle download (no network)."
-import gzip, json, os, shutil, struct, warnings, zipfile
+import gzip, hashlib, json, os, shutil, struct, warnings, zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -13,9 +13,10 @@ from fastai.data.external import fastai_cfg
 
 import wisefast.datasets as wds
 from wisefast.data import wise_dls, wise_dblock, wise_test_dl, stratified_split
-from wisefast.datasets import (dataset_items, detect_layout, download_dataset, safe_extract, UnsafeArchiveError, read_idx,
-                               load_fashion_mnist, fashion_mnist_path, sample_path, is_sample, VERIFIED, KAGGLE_DATASETS,
-                               FASHION_MNIST_CLASSES)
+from wisefast.archives import safe_extract, UnsafeArchiveError
+from wisefast.datasets import (dataset_items, detect_layout, download_dataset, read_idx, load_fashion_mnist, fashion_mnist_path,
+                               sample_path, is_sample, VERIFIED, KAGGLE_DATASETS, FASHION_MNIST_CLASSES)
+from wisefast.download import kaggle_credentials
 from wisefast.images import RGBImage, scan_images
 from wisefast.test_utils import write_layout, write_bad_images, write_class_folders, zip_folder
 
@@ -222,12 +223,13 @@ def test_fashion_mnist_download(no_fashion_mnist, fmnist_server, monkeypatch):
     "`download=True` really downloads (over HTTP), checks the files, and moves them in only when all four arrived."
     www, url = fmnist_server
     monkeypatch.setattr(wds, 'FASHION_MNIST_URL', url)
+    monkeypatch.setattr(wds, 'FASHION_MNIST_SHA256', {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in www.glob('*.gz')})
     dest = no_fashion_mnist
     (www/'t10k-labels-idx1-ubyte.gz').unlink()                                   # the server lacks one file: 404
-    with pytest.raises(Exception, match='404'): fashion_mnist_path(download=True)
+    with pytest.raises(ConnectionError, match=f'{url}t10k-labels-idx1-ubyte.gz: HTTP 404'): fashion_mnist_path(download=True)
     assert not dest.exists() and not list(dest.parent.glob('.*'))                # nothing left behind
-    (www/'t10k-labels-idx1-ubyte.gz').write_bytes(b'<html>proxy error</html>')   # a file that is not IDX
-    with pytest.raises(ValueError, match='not an IDX'): fashion_mnist_path(download=True)
+    (www/'t10k-labels-idx1-ubyte.gz').write_bytes(b'<html>proxy error</html>')   # an error page, not the file
+    with pytest.raises(ConnectionError, match='not the expected file'): fashion_mnist_path(download=True)
     assert not dest.exists() and not list(dest.parent.glob('.*'))
     shutil.copy(sample_path('fashion_mnist')/'t10k-labels-idx1-ubyte.gz', www)
     dls = wise_dls('fashion_mnist', download=True, n_per_class=(2, 1), **SMALL)  # `wise_dls` passes `download` on
@@ -370,19 +372,19 @@ def test_download_missing_credentials(tmp_path, monkeypatch):
     for k in list(os.environ):
         if k.startswith('KAGGLE_'): monkeypatch.delenv(k)
     monkeypatch.setenv('HOME', str(tmp_path/'home')); monkeypatch.delenv('XDG_CONFIG_HOME', raising=False)
-    assert wds.kaggle_credentials() is None
+    assert kaggle_credentials() is None
     with pytest.raises(PermissionError, match='KAGGLE_USERNAME and KAGGLE_KEY'):
         download_dataset('intel', tmp_path/'intel')
     assert not (tmp_path/'intel').exists()
     # a kaggle.json in $KAGGLE_CONFIG_DIR or ~/.kaggle counts
     (tmp_path/'cfg').mkdir(); (tmp_path/'cfg'/'kaggle.json').write_text('{"username": "u", "key": "k"}')
     monkeypatch.setenv('KAGGLE_CONFIG_DIR', str(tmp_path/'cfg'))
-    assert wds.kaggle_credentials() == str(tmp_path/'cfg'/'kaggle.json')
+    assert kaggle_credentials() == str(tmp_path/'cfg'/'kaggle.json')
     monkeypatch.delenv('KAGGLE_CONFIG_DIR')
     (tmp_path/'home'/'.kaggle').mkdir(parents=True); shutil.copy(tmp_path/'cfg'/'kaggle.json', tmp_path/'home'/'.kaggle')
-    assert wds.kaggle_credentials().endswith('.kaggle/kaggle.json')
+    assert kaggle_credentials().endswith('.kaggle/kaggle.json')
     monkeypatch.setenv('KAGGLE_API_TOKEN', 'tok'); monkeypatch.setenv('HOME', str(tmp_path/'home2'))
-    assert wds.kaggle_credentials() == 'KAGGLE_API_TOKEN'
+    assert kaggle_credentials() == 'KAGGLE_API_TOKEN'
 
 
 def test_download_no_network(tmp_path, kaggle_env, monkeypatch):

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest, torch
 
 from helpers import image_folder
-from wisefast.export import wise_model_from_safetensors, save_weights, export_onnx
+from wisefast.export import save_weights, export_onnx
+from wisefast.load import load_wise_model
 from wisefast.heads import nonneg_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_ddp_two_cpu_processes(images, tmp_path, launcher):
     assert rows[0].startswith('epoch,') and [l.split(',')[0] for l in rows[1:]] == ['0', '1']
     assert (out/'models'/'last.pth').exists() and (out/'models'/'best.pth').exists()
     assert not list((out/'models').glob('.*.tmp'))
-    m = wise_model_from_safetensors(out/'model.safetensors')
+    m = load_wise_model(out/'model.safetensors')
     assert all((p >= 0).all() for p in nonneg_params(m))
     last = torch.load(out/'models'/'last.pth', map_location='cpu', weights_only=False)['model']
     assert all(torch.equal(v, last[k]) for k, v in m.state_dict().items())

@@ -6,8 +6,9 @@ from PIL import Image
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 from wisefast.data import wise_dls
 from wisefast.learner import wise_learner
-from wisefast.heads import HEAD_VARIANTS
-from wisefast.export import save_weights, load_weights, read_meta, wise_model_from_safetensors, export_onnx, check_onnx
+from wisefast.paper import HEAD_VARIANTS
+from wisefast.export import save_weights, export_onnx, check_onnx
+from wisefast.load import load_weights, load_wise_model, read_config
 
 def _folder(d, classes=('cat', 'dog', 'owl'), n=5, size=40):
     rng = np.random.default_rng(0)
@@ -45,10 +46,10 @@ def test_load_learner_fresh_process(learn):
 def test_safetensors_round_trip(learn, tmp_path):
     "No pickle: the header rebuilds the model, and the caffe preprocessing (BGR) is recorded."
     f = save_weights(learn, tmp_path/'m.safetensors')
-    meta = read_meta(f)
-    assert meta['vocab'] == ['cat', 'dog', 'owl'] and meta['cfg']['head'] == 'wise'
-    assert meta['norm'][0]['bgr'] is True
-    m = wise_model_from_safetensors(f)
+    cfg = read_config(f)
+    assert cfg.vocab == ('cat', 'dog', 'owl') and cfg.head == 'wise'
+    assert cfg.norm[0]['bgr'] is True
+    m = load_wise_model(f)
     x = torch.randn(2, 3, 32, 32)
     learn.model.eval()
     with torch.no_grad(): assert torch.equal(m(x), learn.model(x))
@@ -72,7 +73,7 @@ def test_weights_saved_before_the_depthwise_gain(learn, tmp_path):
     with safe_open(f, 'pt') as fh: meta = fh.metadata()
     save_file(sd, tmp_path/'old.safetensors', metadata=meta)
     x = torch.randn(2, 3, 32, 32)
-    for old in (wise_model_from_safetensors(tmp_path/'old.safetensors'),
+    for old in (load_wise_model(tmp_path/'old.safetensors'),
                 load_weights(wise_learner(learn.dls, 'resnet10t', pretrained=False), tmp_path/'old.safetensors').model):
         with torch.no_grad(): torch.testing.assert_close(old.eval()(x), m(x))
         assert old[1].spatial.gain.item() == g

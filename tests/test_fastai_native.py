@@ -7,7 +7,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENT
 from fastai.vision.all import ImageDataLoaders, Resize, accuracy, set_seed, default_split
 from wisefast.learner import wise_learner
 from wisefast.models import WiseModel
-from wisefast.export import save_weights, wise_model_from_safetensors, read_meta
+from wisefast.export import save_weights
+from wisefast.load import load_wise_model, read_config
 from wisefast.paper import DEFAULT_INIT, DEFAULT_PS
 from helpers import image_folder
 
@@ -28,13 +29,13 @@ def test_progressive_resizing_records_the_new_size(folder, tmp_path):
     learn.dls = _dls(folder, 96)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
     m = learn.model
-    assert m.cfg['size'] == (96, 96) and m.cfg['fmap_size'] == (3, 3) and m[1].grid == (3, 3)
+    assert m.cfg.size == (96, 96) and m.cfg.fmap_size == (3, 3) and m[1].grid == (3, 3)
     assert learn.opt.frozen_idx == 1                        # still only the head trains
     assert all(torch.equal(v, m[0].state_dict()[k]) for k, v in body.items() if v.ndim == 4)   # convolutions frozen (BN trains)
     assert all(any(p is q for q in learn.opt.all_params(with_grad=False).itemgot(0)) for p in m[1].parameters())
     f = save_weights(learn, tmp_path/'m.safetensors')
-    assert read_meta(f)['cfg']['size'] == [96, 96]
-    rebuilt = wise_model_from_safetensors(f).eval()
+    assert read_config(f).size == (96, 96)
+    rebuilt = load_wise_model(f).eval()
     x = torch.rand(2, 3, 96, 96)
     assert torch.allclose(rebuilt(x), m.eval()(x), atol=1e-5)
 
@@ -58,7 +59,7 @@ def test_timm_model_api(folder):
     m.reset_classifier(0)
     assert torch.equal(m(x), feats)                         # timm: no classifier gives the pre-logits features
     m.reset_classifier(3)
-    assert m(x).shape == (2, 3) and m.cfg['n_out'] == 3
+    assert m(x).shape == (2, 3) and m.cfg.n_out == 3
     with pytest.raises(ValueError, match='forward_features'): m.reset_classifier(3, global_pool='avg')
 
 def test_defaults_are_the_measured_ones(folder):
@@ -101,7 +102,7 @@ def test_vision_learner_arguments_with_their_meaning(folder):
     with pytest.raises(ValueError, match="head='fastai'"): wise_learner(dls, 'resnet18', pretrained=False, lin_ftrs=[64])
     head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(512, 10))
     learn = wise_learner(dls, 'resnet18', pretrained=False, custom_head=head)
-    assert learn.model[1] is head and learn.model.cfg['head'] == 'custom'
+    assert learn.model[1] is head and learn.model.cfg.head == 'custom'
     f = wise_learner(dls, 'resnet18', pretrained=False, head='fastai', concat_pool=False, first_bn=False, lin_first=True,
                      init=nn.init.orthogonal_)
     kinds = [type(m).__name__ for m in f.model[1]]
@@ -109,4 +110,4 @@ def test_vision_learner_arguments_with_their_meaning(folder):
     assert 2 * 512 not in [m.in_features for m in f.model[1] if isinstance(m, nn.Linear)]   # no concat pool
     r = wise_learner(dls, 'resnet18', pretrained=False, n_out=1, y_range=(-1, 1), cut=-3)
     out = r.model.eval()(torch.rand(2, 3, 64, 64) * 50)
-    assert out.shape == (2, 1) and out.abs().max() <= 1 and r.model.cfg['nf'] == 256
+    assert out.shape == (2, 1) and out.abs().max() <= 1 and r.model.cfg.nf == 256

@@ -50,7 +50,7 @@ def test_train_recalibrated_push_then_predict_everywhere(tmp_path, monkeypatch, 
     assert FakeApi.calls == [('create_repo', 'me/digits', dict(private=None, exist_ok=True)),
                              ('upload_folder', 'me/digits', ['README.md', 'config.json', 'curves.png', 'model.safetensors'])]
     config = json.loads((FakeApi.uploaded/'config.json').read_text())
-    assert config['model']['recalibration'] == 'ms_sar' and config['classes'] == [str(i) for i in range(10)]
+    assert config['config']['recalibration'] == 'ms_sar' and config['config']['vocab'] == [str(i) for i in range(10)]
     meta = yaml.safe_load((FakeApi.uploaded/'README.md').read_text().split('---')[1])
     assert meta['datasets'] == ['digits'] and set(meta['metrics']) == {'accuracy', 'top5_accuracy'}
     assert (run/'hub'/'model.safetensors').exists()            # kept in the run folder, for a later upload

@@ -36,7 +36,7 @@ SHAPES = [('resnet50', 224, 2048, 7, 2, 3), ('resnet50', 512, 2048, 16, 3, 5), (
 @pytest.mark.parametrize('arch,size,nf,fm,pool,grid', SHAPES)
 def test_output_shapes(arch, size, nf, fm, pool, grid):
     m = create_wise_model(arch, 7, size=size).eval()
-    assert m.cfg['fmap_size'] == (fm, fm) and m.cfg['nf'] == nf
+    assert m.cfg.fmap_size == (fm, fm) and m.cfg.nf == nf
     assert m[1].prepool == pool and m[1].grid == (grid, grid)
     with torch.no_grad():
         x = torch.randn(2, 3, size, size)

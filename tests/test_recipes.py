@@ -22,7 +22,7 @@ def rand_dls(size, n=2, bs=2, n_cls=3):
 def test_scratch_224_defaults():
     learn = scratch_224(rand_dls(224), train=False, n_out=3)  # ResNet-50, wise head
     head = learn.model[1]
-    assert learn.model.cfg['arch'] == 'resnet50' and head.variant == 'wise'
+    assert learn.model.cfg.arch == 'resnet50' and head.variant == 'wise'
     assert (head.fmap_size, head.prepool, head.grid) == ((7, 7), 2, (3, 3))
     assert learn.opt_func is paper_sgd and learn.opt.hypers[0]['mom'] == 0.9 and learn.opt.hypers[0]['wd'] == 0
     assert learn.staircase == dict(n_epoch=148, lr=0.045, factor=0.94, every=2, start_epoch=0, keras_exact=False)

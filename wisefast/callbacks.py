@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/callbacks.html.md"""
 
 # %% ../nbs/04a_callbacks.ipynb #c04a0004
 from __future__ import annotations
-import contextlib, os, pickle, random
+import contextlib, ctypes, os, pickle, random, re, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -19,18 +19,25 @@ from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
 from fastai.torch_core import get_model, rank_distrib, set_seed
+from .config import learner_config
 
 # %% auto #0
-__all__ = ['TRAINING_CBS', 'atomic_file', 'write_atomic', 'savefig_atomic', 'CheckpointCallback', 'EpochSeed', 'HistoryLogger',
-           'plot_history']
+__all__ = ['TRAINING_CBS', 'atomic_file', 'write_atomic', 'savefig_atomic', 'atomic_folder', 'CheckpointCallback', 'EpochSeed',
+           'HistoryLogger', 'plot_history']
 
 # %% ../nbs/04a_callbacks.ipynb #c04a0008
+def _umask() -> int:
+    "This process's umask (read by setting it and setting it back)"
+    m = os.umask(0o22); os.umask(m)
+    return m
+
 @contextlib.contextmanager
 def atomic_file(path, mode:str='wb'):
-    "fastcore's `atomic_save`, on disk before the rename: a kill or a crash at any moment leaves the old file or the new one, whole"
+    "fastcore's `atomic_save`, on disk before the rename, with the permissions `open` gives: a kill leaves the old file or the new one, whole"
     with atomic_save(path, mode) as f:
         yield f
         f.flush(); os.fsync(f.fileno())
+        os.chmod(f.name, 0o666 & ~_umask())                 # a temporary file is private (0600): not what `open` makes
 
 def write_atomic(path, text:str) -> Path:
     "Write `text` to `path` atomically (`atomic_file`): a reader never sees half a file, a kill leaves the old one"
@@ -41,6 +48,37 @@ def savefig_atomic(fig, fname, **kwargs) -> Path:
     "`fig.savefig(fname, **kwargs)` written atomically (`atomic_file`), in the format `fname`'s suffix names"
     with atomic_file(fname) as f: fig.savefig(f, format=Path(fname).suffix[1:] or None, **kwargs)
     return Path(fname)
+
+def _alive(pid:int) -> bool:
+    "Whether process `pid` is running (on this machine)"
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass
+    return True
+
+def _exchange(a:Path, b:Path) -> bool:
+    "Swap folders `a` and `b` in one step (Linux's `renameat2(RENAME_EXCHANGE)`); False where the system cannot"
+    try: return ctypes.CDLL(None, use_errno=True).renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0
+    except (AttributeError, OSError): return False
+
+@contextlib.contextmanager
+def atomic_folder(dest):
+    "A new sibling folder to fill, swapped in for `dest` whole at the end: a kill leaves the old folder or the new one, never a mix"
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir(): raise NotADirectoryError(f"{dest} is a file, not a folder: pass another path")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for old in dest.parent.glob(f'.{dest.name}.*-*-*'):    # what a killed writer left: `.<name>.tmp-<pid>-<random>`
+        m = re.fullmatch(rf'\.{re.escape(dest.name)}\.(?:tmp|old)-(\d+)-\w+', old.name)
+        if m and not _alive(int(m[1])): shutil.rmtree(old, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-{os.getpid()}-', dir=dest.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        if not dest.exists(): os.rename(tmp, dest)
+        elif not _exchange(tmp, dest):                       # elsewhere: two renames, the old folder kept until the end
+            old = tmp.with_name(tmp.name.replace('.tmp-', '.old-', 1))
+            os.rename(dest, old); os.rename(tmp, dest); tmp = old
+    finally: shutil.rmtree(tmp, ignore_errors=True)         # the old folder, or an unfinished new one
 
 # %% ../nbs/04a_callbacks.ipynb #d5626093
 def _safe_load(file, device):
@@ -55,6 +93,11 @@ def _vocab(dls):
     v = getattr(dls, 'vocab', None)
     return None if v is None else [str(o) for o in v]
 
+def _config(learn) -> str|None:
+    "The learner's `WiseConfig` as JSON, so a checkpoint is a model file of its own (`load_wise_learner`); `None` if it cannot say it"
+    try: return learner_config(learn).to_json()
+    except (ValueError, AttributeError): return None
+
 @patch
 def save_checkpoint(self:Learner, file, epoch:int, with_opt:bool=True, **extra) -> Path:
     "Atomically save weights, optimizer state (if `with_opt`), the classes, `epoch` and `extra` to `file` in `path/model_dir`"
@@ -62,6 +105,7 @@ def save_checkpoint(self:Learner, file, epoch:int, with_opt:bool=True, **extra) 
     if rank_distrib(): return file
     state = dict(model=get_model(self.model).state_dict(), epoch=epoch, **extra)
     if (vocab := _vocab(self.dls)) is not None: state['vocab'] = vocab     # checked by `load_checkpoint`
+    if (cfg := _config(self)) is not None: state['wisefast_config'] = cfg
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     with atomic_file(file) as f: torch.save(state, f)
     return file
@@ -94,12 +138,14 @@ def load_checkpoint(self:Learner, file, with_opt:bool=True) -> dict:
 class CheckpointCallback(TrackerCallback):
     "Save `last` after every epoch and `best` when `monitor` improves, atomically, with optimizer state and epoch"
     order = TrackerCallback.order+1
+    epoch_offset = 0   # epochs of earlier fits of the same run (`fine_tune`'s frozen epoch): `epoch` counts the whole run
     def __init__(self, monitor:str='valid_loss', comp=None, min_delta:float=0., fname:str='last', best_fname:str='best',
                  keep_every:bool=False, with_opt:bool=True):
         super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, reset_on_fit=False)
         store_attr('fname,best_fname,keep_every,with_opt')
 
-    def _save(self, fname): self.learn.save_checkpoint(fname, self.epoch, self.with_opt, best=float(self.best), monitor=self.monitor)
+    def _save(self, fname):
+        self.learn.save_checkpoint(fname, self.epoch + self.epoch_offset, self.with_opt, best=float(self.best), monitor=self.monitor)
 
     def before_fit(self): super().before_fit(); self.trained = False
     def after_train(self): self.trained = True
@@ -110,7 +156,7 @@ class CheckpointCallback(TrackerCallback):
         self.trained = False
         super().after_epoch()
         if self.new_best: self._save(self.best_fname)
-        if self.keep_every: self._save(f'{self.fname}_{self.epoch}')
+        if self.keep_every: self._save(f'{self.fname}_{self.epoch + self.epoch_offset}')
         self._save(self.fname)
 
     def resume(self, learn:Learner=None) -> int:
@@ -124,9 +170,10 @@ class CheckpointCallback(TrackerCallback):
 class EpochSeed(Callback):
     "Re-seed every random generator of a training epoch (Python, numpy, torch, the DataLoader's, albumentations') from `seed` and the epoch"
     order = -20
+    epoch_offset = 0   # as `CheckpointCallback`'s
     def __init__(self, seed:int): store_attr()
     def before_train(self):
-        s = self.seed*10_000 + self.epoch
+        s = self.seed*10_000 + self.epoch + self.epoch_offset
         set_seed(s)
         for dl in self.dls.loaders: dl.rng = random.Random(s)
         for t in getattr(getattr(self.dls.train, 'after_item', None), 'fs', []):   # albumentations keeps generators of its own
@@ -136,6 +183,7 @@ class EpochSeed(Callback):
 # %% ../nbs/04a_callbacks.ipynb #bac587c3
 class HistoryLogger(CSVLogger):
     "`CSVLogger` to `path/fname`, rewritten atomically each epoch; from `start_epoch` > 0 it continues the existing history"
+    epoch_offset = 0   # as `CheckpointCallback`'s: the rows count the whole run
     def __init__(self, fname='history.csv', start_epoch:int=0):
         super().__init__(fname, append=bool(start_epoch))
         store_attr('start_epoch')
@@ -156,7 +204,7 @@ class HistoryLogger(CSVLogger):
 
     def _write_line(self, log):
         "Add the row of `log` to the file, then call the old logger"
-        self.lines.append(','.join(str(t) for t in log))
+        self.lines.append(','.join(str(t) for t in [log[0] + self.epoch_offset, *log[1:]]))
         self._write()
         self.old_logger(log)
 

@@ -15,8 +15,8 @@ from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, SCHEDULES, RECALIBRATION_KI
 # %% auto #0
 __all__ = ['USER_ERRORS', 'QUICK_JOB', 'RUN_FILES', 'COMMANDS', 'CLIError', 'ArgumentParser', 'int_at_least', 'positive_float',
            'n_per_class', 'run_command', 'add_recipe_args', 'train_parser', 'train_config', 'load_data', 'train',
-           'train_main', 'recipe_main', 'predict_parser', 'image_files', 'predict', 'predict_main', 'compare_parser',
-           'compare_main', 'gradcam_parser', 'gradcam_main', 'main']
+           'train_main', 'recipe_main', 'predict_parser', 'image_files', 'predict_batches', 'predict', 'predict_main',
+           'compare_parser', 'compare_main', 'gradcam_parser', 'gradcam_main', 'main']
 
 # %% ../nbs/10_cli.ipynb #c1e0a001
 class CLIError(Exception):
@@ -151,7 +151,7 @@ def _source(data:str, path=None) -> tuple:
     path = folder.resolve()                  # two `train` folders of two datasets: two run folders
     return folder, f"{path.name}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
 
-RUN_FILES = ('export.pkl', 'history.csv', 'curves.png', 'skipped.txt', 'models/*.pth')   # what `wisefast train` writes
+RUN_FILES = ('export.pkl', 'model.safetensors', 'history.csv', 'curves.png', 'skipped.txt', 'models/*.pth')   # what `wisefast train` writes
 
 def _previous_run(out:Path, resume:bool, overwrite:bool) -> list:
     "The files of a run in `out` that `overwrite` replaces; a `CLIError` if there are some and neither `resume` nor `overwrite`"
@@ -169,12 +169,11 @@ def _dls_kwargs(cfg:dict) -> dict:
                 test_as_valid=cfg['test_as_valid'], path=cfg.get('path'), seed=cfg['seed'], num_workers=cfg.get('workers'))
 
 def _check_model(arch:str, size, heads, pool=None, recalibration=None, **kwargs):
-    "Build each of `heads` (`variant[:setting]`) on `arch` for `size` px images once, so an unknown name or a size too small stops us now"
-    from wisefast.models import create_wise_model
-    from wisefast.experiments import head_settings
+    "Stop now if a head's name, the architecture or the image size cannot work (the registry, one backbone, no weights)"
+    from wisefast.models import check_model
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                      # the real model warns again, once
-        for h in heads: create_wise_model(arch, 2, size=size, head=head_settings(h)[0], pool=pool, recalibration=recalibration, **kwargs)
+        check_model(arch, size, heads, pool, recalibration, **kwargs)
 
 def _push(learn, cfg:dict, out:Path, name:str, epochs:int):
     "Upload the trained model with its card; if that fails, say how to upload the folder written for it later"
@@ -214,7 +213,7 @@ def train(cfg:dict):
     from wisefast import recipes
     from wisefast.data import wise_test_dl
     from wisefast.callbacks import TRAINING_CBS, plot_history
-    from wisefast.export import export_learner
+    from wisefast.export import export_run
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
     source, name = _source(cfg['data'], cfg.get('path'))
     out = Path(cfg.get('out') or f"runs/{name}-{cfg['arch']}-{cfg['head']}").expanduser()
@@ -257,8 +256,8 @@ def train(cfg:dict):
     rows.append(('training time', f"{elapsed/60:.1f} min"))
     _print_table(rows, "Final metrics")
     plot_history(out/'history.csv', out/'curves.png')
-    export_learner(learn, 'export.pkl', drop_cbs=(*TRAINING_CBS, TerminateOnNaNCallback))
-    print(f"\nOutputs in {out}/: export.pkl (model, `wisefast predict {out}/export.pkl IMAGES`), history.csv, "
+    export_run(learn, drop_cbs=(*TRAINING_CBS, TerminateOnNaNCallback))
+    print(f"\nOutputs in {out}/: model.safetensors and export.pkl (the model: `wisefast predict {out} IMAGES`), history.csv, "
           "curves.png, skipped.txt (unreadable files left out), models/last.pth (resume with --resume), models/best.pth")
     if cfg.get('push_to_hub'): _push(learn, cfg, out, name, epochs)
     return learn
@@ -286,11 +285,14 @@ def predict_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog='wisefast predict', description="Print the predicted class and its probability "
                        "for each image (folders are searched recursively). A file that is not a readable image is marked "
                        "unreadable, and the exit code is then 1.")
-    p.add_argument('model', help="exported model (export.pkl from `wisefast train` or `compare`), the run folder holding it, "
-                   "a .safetensors file (`save_weights`), a `save_pretrained` folder, or a Hugging Face Hub id "
-                   "(org/name or hf-hub:org/name; the last three load no pickle)")
+    p.add_argument('model', help="a run folder, a .safetensors file (`save_weights`), a `save_pretrained` folder, a Hugging "
+                   "Face Hub id (org/name or hf-hub:org/name), a checkpoint (.pth) or an export.pkl (a pickle: only files "
+                   "you trust)")
     p.add_argument('images', nargs='+', help="image files or folders")
     p.add_argument('--bs', type=int_at_least(1), default=32, help="batch size (default: 32)")
+    p.add_argument('--workers', type=int_at_least(0), default=0, help="processes decoding images (default: 0, in this one)")
+    p.add_argument('--csv', metavar='FILE', help="also write each image's class probabilities to FILE, batch by batch "
+                   "(an existing FILE is continued: its images are skipped)")
     p.add_argument('--cpu', action='store_true', help="run on the CPU even if a GPU is available")
     return p
 
@@ -305,42 +307,63 @@ def image_files(paths) -> list:
         else: raise FileNotFoundError(f"{p}: no such image file or folder")
     return res
 
-def _classifier(model, bs:int, cpu:bool) -> tuple:
-    "(function giving the class probabilities of a list of files, class names) of `model` (see `predict_parser`)"
-    import torch
-    path = Path(model).expanduser()
-    if path.suffix == '.safetensors':
-        from wisefast.export import wise_model_from_safetensors, predict_files
-        m = wise_model_from_safetensors(model, 'cpu' if cpu or not torch.cuda.is_available() else 'cuda')
-        return (lambda fs: predict_files(m, fs, bs)), m.vocab or [str(i) for i in range(m.cfg['n_out'])]
-    if (path/'config.json').is_file() or (not path.exists() and '/' in str(model) and path.suffix != '.pkl'):
-        from wisefast.hub import from_pretrained                 # a `save_pretrained` folder or a Hub id
-        learn, items = from_pretrained(model, cpu=cpu or None, bs=bs), lambda fs: [Path(f) for f in fs]
-    else:
-        from wisefast.export import load_exported
-        # `wise_dls` items are (x, label) tuples read with `ItemGetter(0)`: give the files in the same form
-        learn, items = load_exported(model, cpu=cpu or None), lambda fs: [(f,) for f in fs]
-    def probs(fs):
-        with learn.no_bar(): return learn.get_preds(dl=learn.dls.test_dl(items(fs), bs=bs, num_workers=0))[0]
-    return probs, learn.dls.vocab
+def _csv_done(csv:Path, vocab) -> set:
+    "The files an existing prediction CSV already holds (its columns checked against `vocab`), or an empty set"
+    import pandas as pd
+    if not csv.exists() or csv.stat().st_size == 0: return set()
+    df = pd.read_csv(csv)
+    if list(df.columns) != ['file', 'class', 'probability', *vocab]:
+        raise CLIError(f"{csv} holds predictions of another model (its columns are not file, class, probability and "
+                       f"this model's {len(vocab)} classes): pass another --csv file")
+    return set(df.file.astype(str))
 
-def predict(model, images, bs:int=32, cpu:bool=False) -> list:
+def predict_batches(learn, files, bs:int=32, workers:int=0):
+    "`(files, class probabilities)` of `learn`'s model on image `files`, batch after batch (its own inference pipeline)"
+    import torch
+    if not files: return
+    dl = learn.dls.test_dl(files, bs=bs, num_workers=workers)
+    model = learn.model.eval()
+    with torch.no_grad():
+        for i, (xb,) in enumerate(dl): yield files[i*bs:(i + 1)*bs], model(xb).float().softmax(1).cpu()
+
+def predict(model, images, bs:int=32, cpu:bool=False, workers:int=0, csv=None) -> list:
     "(file, class, probability) for each image in `images` (files or folders) with `model`; class `None`: not a readable image"
+    import contextlib, csv as csvlib
+    from fastprogress import progress_bar
     from wisefast.images import scan_images
-    probs, vocab = _classifier(model, bs, cpu)
-    files = image_files(images)
-    bad = set(scan_images(files, full=True))                # never a class for a file the model could not see
-    good = [f for f in files if f not in bad]
-    p, idx = probs(good).max(1) if good else (None, None)
-    res = {f: (vocab[i], float(q)) for f, i, q in zip(good, idx.tolist(), p)} if good else {}
-    return [(f, *res.get(f, (None, math.nan))) for f in files]
+    from wisefast.load import load_wise_learner
+    learn = load_wise_learner(model, cpu=cpu or None, bs=bs)
+    vocab, files = [str(v) for v in learn.dls.vocab], image_files(images)
+    if not files: raise CLIError(f"no image files in {' '.join(map(str, images))}")
+    csv = Path(csv) if csv else None
+    done = _csv_done(csv, vocab) if csv else set()
+    todo = [f for f in files if str(f) not in done]
+    bad = set(scan_images(todo, full=True))                 # never a class for a file the model could not see
+    good, res = [f for f in todo if f not in bad], {}
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(open(csv, 'a', newline='')) if csv else None
+        out = csvlib.writer(fh) if csv else None
+        if out and not done: out.writerow(['file', 'class', 'probability', *vocab])
+        if out: out.writerows([str(f), 'unreadable', '', *[''] * len(vocab)] for f in sorted(bad))
+        batches = predict_batches(learn, good, bs, workers)
+        if csv and good:                                    # stdout is free: a progress bar, on stderr
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+            batches = progress_bar(batches, total=-(-len(good) // bs))
+        for fs, probs in batches:
+            p, idx = probs.max(1)
+            for f, i, q, row in zip(fs, idx.tolist(), p.tolist(), probs.tolist()):
+                res[f] = (vocab[i], q)
+                if out: out.writerow([str(f), vocab[i], f'{q:.8g}', *[f'{o:.8g}' for o in row]])
+            if fh: fh.flush()                                  # a kill keeps every finished batch
+    return [(f, *res.get(f, (None, math.nan))) for f in todo]
 
 def predict_main(argv=None) -> int:
-    "`wisefast predict`: one line per image, file, class and probability, tab-separated; exit code 1 if some files were unreadable"
+    "`wisefast predict`: a line per image (file, class, probability; tab-separated) or a CSV; exit code 1 if some were unreadable"
     a = predict_parser().parse_args(argv)
-    res = predict(a.model, a.images, a.bs, a.cpu)
-    if not res: raise CLIError(f"no image files in {' '.join(a.images)}")
-    for f, c, p in res: print(f"{f}\t{c}\t{p:.4f}" if c is not None else f"{f}\tunreadable\t-")
+    res = predict(a.model, a.images, a.bs, a.cpu, a.workers, a.csv)
+    if a.csv: print(f"{len(res)} image(s) classified into {a.csv}" if res else f"nothing new: {a.csv} holds every image")
+    else:
+        for f, c, p in res: print(f"{f}\t{c}\t{p:.4f}" if c is not None else f"{f}\tunreadable\t-")
     if n_bad := sum(c is None for _, c, _ in res):
         raise CLIError(f"{n_bad} of {len(res)} file(s) are not readable images (marked unreadable): no class given", code=1)
 
@@ -382,15 +405,18 @@ def compare_main(argv=None) -> int:
     print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head with its export.pkl")
 
 # %% ../nbs/10_cli.ipynb #3426f788
-def _is_model(p:Path) -> bool:
-    return p.suffix in ('.pkl', '.safetensors') or (p.is_dir() and (p/'export.pkl').exists())
+def _is_model(p) -> bool:
+    "Whether `p` names a model (`model_source`), not an image or a folder of images"
+    from wisefast.load import model_source
+    try: model_source(p); return True
+    except (FileNotFoundError, ValueError): return False
 
 def gradcam_parser() -> argparse.ArgumentParser:
     "Arguments of `wisefast gradcam`"
     p = ArgumentParser(prog='wisefast gradcam', description="Grad-CAM maps of one or more models on the same "
         "images, side by side (the paper's Figure 9).")
     p.add_argument('paths', nargs='+', metavar='MODEL_OR_IMAGE',
-                   help="models (export.pkl, a run folder holding one, or .safetensors), then images or image folders")
+                   help="models (as `wisefast predict` takes them), then images or image folders")
     p.add_argument('--out', default='gradcam.png', help="figure file (default: gradcam.png)")
     p.add_argument('--names', help="comma-separated column titles, one per model (default: each model's head)")
     p.add_argument('--target', type=int_at_least(0), help="class index to explain (default: each model's prediction)")
@@ -400,17 +426,21 @@ def gradcam_parser() -> argparse.ArgumentParser:
 
 def gradcam_main(argv=None) -> int:
     "`wisefast gradcam`: the Figure 9 plot of the models on the images"
+    from wisefast.images import scan_images
     a = gradcam_parser().parse_args(argv)
-    paths = [Path(o) for o in a.paths]
-    models = [p for p in paths if _is_model(p)]
-    if not models: raise CLIError("no model given: pass export.pkl files, run folders holding one, or .safetensors files")
-    items = image_files([p for p in paths if not _is_model(p)])[:a.max_images]
+    models = [p for p in a.paths if _is_model(p)]
+    if not models: raise CLIError("no model given: pass run folders, .safetensors files, Hub folders or ids, or exports")
+    items = image_files([p for p in a.paths if p not in models])[:a.max_images]
     if not items: raise CLIError("no images given: pass image files or folders after the models")
+    bad = scan_images(items, full=True)                      # `predict`'s rule: never a map of a file no model can see
+    items = [f for f in items if f not in bad]
+    if not items: raise CLIError(f"none of the {len(bad)} image(s) is readable", code=1)
     names = a.names.split(',') if a.names else None
     if names and len(names) != len(models): raise CLIError(f"--names gives {len(names)} names for {len(models)} models")
     from wisefast.interpret import plot_gradcam
     plot_gradcam(models, items, a.out, names=names, targets=a.target, layer=a.layer)
     print(f"Grad-CAM figure of {len(models)} model(s) on {len(items)} image(s): {a.out}")
+    if bad: raise CLIError(f"{len(bad)} file(s) are not readable images, left out: {', '.join(map(str, bad[:5]))}", code=1)
 
 # %% ../nbs/10_cli.ipynb #14e16246
 COMMANDS = {

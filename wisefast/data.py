@@ -19,7 +19,7 @@ from fastai.data.transforms import ItemTransform, Transform
 from fastai.data.transforms import IntToFloatTensor, IndexSplitter, ItemGetter, TrainTestSplitter, get_image_files, parent_label
 from fastai.data.core import TfmdDL
 from fastai.data.load import fa_collate, fa_convert
-from fastai.vision.core import TensorImage
+from fastai.vision.core import TensorImage, PILImageBW
 from fastai.vision.data import ImageBlock
 from fastai.vision.augment import Resize, ResizeMethod, PadMode
 from .augment import table3, table3_batch, AlbumentationsTransform
@@ -80,13 +80,15 @@ def wise_dblock(size=224, # Target size: int or (height, width)
                 item_tfms=None, # Extra item transforms
                 batch_tfms=None, # Extra batch transforms
                 vocab=None, # Class names in order (fastai's `CategoryBlock(vocab=)`; default: sorted labels)
+                n_in:int=3, # Image channels: 3 (RGB) or 1 (grey, fastai's `PILImageBW`)
                 get_items=get_image_files, get_y=parent_label, **kwargs) -> DataBlock:
     "A `DataBlock` of (image, category): load and resize, Table 3 on the training set, float, preprocessing."
+    if n_in not in (1, 3): raise ValueError(f"n_in={n_in}: wise_dblock loads RGB (3) or grey (1) images")
     aug_items, aug_batch = _augment_tfms(augment)
     resize_tfm = _resize_tfm(size, resize, resample)
-    if isinstance(resize_tfm, Stretch) and not item_tfms:      # one step, a `TensorImage` out (`LoadStretched`)
+    if isinstance(resize_tfm, Stretch) and not item_tfms and n_in == 3:   # one step, a `TensorImage` out (`LoadStretched`)
         x_block, resize_tfms = TransformBlock(type_tfms=LoadStretched(size, resize_tfm.resample)), []
-    else: x_block, resize_tfms = ImageBlock(RGBImage), [resize_tfm]   # `PILImage`s for the extra item transforms
+    else: x_block, resize_tfms = ImageBlock(RGBImage if n_in == 3 else PILImageBW), [resize_tfm]   # `PILImage`s for item transforms
     item_tfms = [*resize_tfms, *aug_items, *listify(item_tfms)]
     batch_tfms = [IntToFloatTensor(), *aug_batch, *([Preprocess(preprocess)] if preprocess else []), *listify(batch_tfms)]
     kwargs.setdefault('dl_type', WiseDL)
@@ -127,9 +129,13 @@ def _drop_unreadable(split, items, check) -> tuple:
     "(the items whose file Pillow reads, the files it cannot)"
     if not check or not items or not isinstance(items[0][0], (str, Path)): return items, []
     bad = scan_images([x for x, _ in items], full=check == 'full')
-    if bad: warnings.warn(f"{split}: skipping {len(bad)} unreadable image(s), e.g. {bad[0]}")
     drop = set(bad)
-    return [o for o in items if o[0] not in drop], bad
+    kept = [o for o in items if o[0] not in drop]
+    if bad:
+        lost = sorted({str(y) for _, y in items} - {str(y) for _, y in kept})
+        warnings.warn(f"{split}: skipping {len(bad)} unreadable image(s), e.g. {bad[0]}"
+                      + (f"; class(es) {', '.join(lost)} lost all their images" if lost else ''))
+    return kept, bad
 
 def _check_classes(train, valid, source):
     "A `ValueError` saying what to fix unless `train` holds two classes or more, and every class of `valid`"
@@ -187,8 +193,8 @@ def wise_dls(source, # Dataset name ('intel', 'mit_indoor', 'imagenet70', 'fashi
     return dls
 
 class ItemFile(ItemTransform):
-    "The image of a `(file, label)` item, or a bare file/array, so `dls.test_dl(files)` and `predict` take new images."
-    input_types = (tuple, list, Path, str, np.ndarray)   # fastai's `test_dl` starts the pipeline here for these
+    "The image of a `(file, label)` item, or a bare image, so `dls.test_dl` and `predict` take what fastai's image learners take."
+    input_types = (tuple, list, Path, str, bytes, np.ndarray, torch.Tensor, Image.Image)   # `test_dl` starts here for these
     def encodes(self, o): return o[0] if isinstance(o, (tuple, list)) else o
 
 def wise_test_dl(dls, **kwargs):

@@ -6,39 +6,81 @@ Docs: https://wisefast.github.io/wisefast/datasets.html.md"""
 
 # %% ../nbs/02a_datasets.ipynb #c02b0004
 from __future__ import annotations
-import contextlib, gzip, importlib.resources, io, json, os, re, shutil, stat, struct, tempfile, warnings, zipfile, zlib
+import gzip, importlib.resources, json, math, os, struct, warnings, zlib
 from pathlib import Path, PureWindowsPath
 import numpy as np
 import pandas as pd
 from PIL import Image
+from fastcore.meta import delegates
 from fastcore.xtras import atomic_save
 from fastai.data.external import fastai_path
 from fastai.data.transforms import get_image_files, image_extensions
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from .extras import require
+from .archives import _staging, safe_extract
+from .download import _kaggle_download, download_url
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'MOSAIC_CELLS',
-           'KAGGLE_DATASETS', 'MOSAICS', 'DATASETS', 'MAX_ARCHIVE_SIZE', 'MAX_ARCHIVE_RATIO', 'VERIFIED', 'read_idx',
+__all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'FASHION_MNIST_SIZES',
+           'FASHION_MNIST_SHA256', 'MOSAIC_CELLS', 'KAGGLE_DATASETS', 'MOSAICS', 'DATASETS', 'VERIFIED', 'read_idx',
            'system_data_path', 'dataset_path', 'sample_path', 'download_fashion_mnist', 'fashion_mnist_path',
            'is_sample', 'load_fashion_mnist', 'digits_folder', 'mosaics', 'detect_layout', 'dataset_items',
-           'UnsafeArchiveError', 'safe_extract', 'kaggle_credentials', 'verify_dataset', 'download_dataset']
+           'verify_dataset', 'download_dataset']
 
 # %% ../nbs/02a_datasets.ipynb #69862f04
+def _file_id(f) -> tuple|str:
+    "What tells files apart on disk, (device, inode) with links followed: the same for every path to one file"
+    try: st = os.stat(f)
+    except OSError: return str(f)
+    return st.st_dev, st.st_ino
+
+def _image_files(d:Path, skipped:list):
+    """The image files in folder `d` at any depth, sorted, hidden ones aside; a folder link is followed only to a folder
+    inside `d` not read yet (no loops, nothing from elsewhere): the others are added to `skipped`"""
+    top, seen = d.resolve(), {_file_id(d)}
+    for cur, dirs, files in os.walk(d, followlinks=True):
+        cur, keep = Path(cur), []
+        for n in sorted(n for n in dirs if not n.startswith('.')):
+            p, k = cur/n, _file_id(cur/n)
+            if p.is_symlink() and (k in seen or not p.resolve().is_relative_to(top)): skipped.append(p)
+            elif k not in seen: seen.add(k); keep.append(n)
+        dirs[:] = keep                                   # `os.walk` descends into these only
+        yield from (cur/f for f in sorted(files) if not f.startswith('.') and Path(f).suffix.lower() in image_extensions)
+
+def _links(ps, folder:Path, n:int=5) -> str:
+    "The first `n` links of `ps`, as `name -> target`"
+    return ', '.join(f"{p.relative_to(folder)} -> {os.readlink(p)}" for p in ps[:n]) + (f" and {len(ps) - n} more" if len(ps) > n else '')
+
 def _class_items(folder) -> list:
-    "(file, class) of the images in `folder/<class>/`, the class its top-level folder; loose images and empty folders are reported"
-    folder, items, loose = Path(folder), [], []
-    for f in get_image_files(folder):
-        parts = f.relative_to(folder).parts
-        if len(parts) > 1: items.append((f, parts[0]))
-        else: loose.append(f)
-    if loose: warnings.warn(f"{folder}: {len(loose)} image(s) outside any class folder are skipped (e.g. {loose[0].name}); "
-                            "put each image in a folder named after its class")
+    "(file, class) of the images in `folder/<class>/`, the class its top-level folder; loose images, empty folders and links not followed are reported"
+    folder, items, skipped = Path(folder), [], []
+    subs, root = sorted(p for p in folder.iterdir() if not p.name.startswith('.')), folder.resolve()
+    for c in (p for p in subs if p.is_dir()):
+        if c.is_symlink() and (root.is_relative_to(c.resolve()) or c.resolve().is_relative_to(root)): skipped.append(c)
+        else: items += [(f, c.name) for f in _image_files(c, skipped)]     # a class folder may link elsewhere
+    if loose := [f for f in subs if f.is_file() and f.suffix.lower() in image_extensions]:
+        warnings.warn(f"{folder}: {len(loose)} image(s) outside any class folder are skipped (e.g. {loose[0].name}); "
+                      "put each image in a folder named after its class")
+    if skipped: warnings.warn(f"{folder}: folder link(s) not followed, as they lead out of their class folder, to another "
+                              f"class or back to a folder read already: {_links(skipped, folder)}; to add images stored "
+                              "elsewhere, link a whole class folder (`<class> -> /elsewhere`)")
     found = {y for _, y in items}
-    empty = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith('.') and d.name not in found)
-    if empty: warnings.warn(f"{folder}: class folder(s) {', '.join(empty)} hold no images and are ignored")
+    if empty := [p.name for p in subs if p.is_dir() and p.name not in found and p not in skipped]:
+        warnings.warn(f"{folder}: class folder(s) {', '.join(empty)} hold no images and are ignored")
     return items
+
+def _disjoint(splits:dict, where) -> dict:
+    "`splits` with each file once: in the last split naming it (train, valid, test), the first time there"
+    if not any(isinstance(x, (str, Path)) for v in splits.values() for x, _ in v[:1]): return splits   # arrays
+    seen, res, dups = set(), {}, []
+    for s in reversed(list(splits)):
+        res[s] = []
+        for o in splits[s]:
+            if (k := _file_id(o[0])) in seen: dups.append(o[0])
+            else: seen.add(k); res[s].append(o)
+    if dups: warnings.warn(f"{where}: {len(dups)} item(s) name a file counted already (a link, a hard link or a repeated "
+                           f"line), e.g. {dups[0]}: each file is kept once, in the test or validation split if it is there")
+    return {s: res[s] for s in splits}
 
 def _nested(root:Path, name:str) -> Path:
     "Kaggle archives repeat folder names (`seg_train/seg_train`): the innermost one."
@@ -56,31 +98,18 @@ def _existing(items, what:str) -> list:
     if missing: warnings.warn(f"{what}: {len(missing)} listed files are missing (e.g. {missing[0]}); they are skipped")
     return [o for o in items if Path(o[0]).exists()] if missing else items
 
-def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: pass
-    return True
-
-@contextlib.contextmanager
-def _staging(dest:Path):
-    "A temporary folder next to `dest` (one `os.replace` moves it), removed on exit; those of killed processes are removed first"
-    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
-    for old in dest.parent.iterdir():                 # `.<name>-<pid>-<8 random characters>`
-        m = re.fullmatch(rf'\.{re.escape(dest.name)}-(\d+)-[a-z0-9_]{{8}}', old.name)
-        if m and old.is_dir() and not _alive(int(m[1])): shutil.rmtree(old, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-{os.getpid()}-', dir=dest.parent) as tmp: yield Path(tmp)
-
 # %% ../nbs/02a_datasets.ipynb #dbc533ab
 def _intel_items(root):
-    return dict(train=_class_items(_nested(root, 'seg_train')), test=_class_items(_nested(root, 'seg_test')))
+    dirs = {s: _nested(root, f'seg_{s}') for s in ('train', 'test')}
+    if missing := [f'seg_{s}' for s, d in dirs.items() if not d.is_dir()]: raise FileNotFoundError(f"no {' or '.join(missing)} folder")
+    return {s: _class_items(d) for s, d in dirs.items()}
 
 def _mit_items(root):
     imgs = _find(root, 'Images')
-    if imgs is None: raise FileNotFoundError(f"{root}: no `Images` folder (expected indoorCVPR_09/Images/<class>/*)")
+    if imgs is None: raise FileNotFoundError("no `Images` folder")
     def read(name):
         lst = _find(root, name)
-        if lst is None: raise FileNotFoundError(f"{root}: the official split list {name} is missing")
+        if lst is None: raise FileNotFoundError(f"the official split list {name} is missing")
         lines = [l.strip().replace('\\', '/') for l in lst.read_text().splitlines() if l.strip()]
         return _existing([(imgs/l, l.split('/')[0]) for l in lines], f"{lst}")
     return dict(train=read('TrainImages.txt'), test=read('TestImages.txt'))
@@ -100,15 +129,14 @@ def _csv_items(csv:Path):
 
 def _imagenet70_items(root):
     csvs = {s: _find(root, f'{s}.csv') for s in ('train', 'test')}
-    for s, c in csvs.items():
-        if c is None: raise FileNotFoundError(f"{root}: {s}.csv is missing (expected train.csv and test.csv)")
+    if missing := [f'{s}.csv' for s, c in csvs.items() if c is None]: raise FileNotFoundError(f"no {' or '.join(missing)}")
     return {s: _csv_items(c) for s, c in csvs.items()}
 
 _SPLITS = ('train', 'valid', 'test')
 
 def _has_images(d:Path) -> bool:
     "Whether folder `d` holds an image file at any depth (stops at the first)"
-    return any(Path(f).suffix.lower() in image_extensions for _, _, fs in os.walk(d, followlinks=True) for f in fs)
+    return next(_image_files(d, []), None) is not None
 
 def _is_split(root:Path) -> bool:
     "Whether `root` holds split folders (`train/` and maybe `valid/`, `test/`) of class folders, not a class named 'train'"
@@ -135,17 +163,25 @@ FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
                          'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
 
-def read_idx(fn) -> np.ndarray:
-    "Read an IDX file (gzipped or not) into a numpy array."
-    raw = Path(fn).read_bytes()
-    if raw[:2] == b'\x1f\x8b': raw = gzip.decompress(raw)
-    if len(raw) < 4 or raw[:2] != b'\0\0' or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{fn}: not an IDX file (magic {raw[:4].hex()})")
-    nd = raw[3]
-    shape = struct.unpack(f'>{nd}I', raw[4:4 + 4 * nd])
-    a = np.frombuffer(raw, _IDX_TYPES[raw[2]], offset=4 + 4 * nd)
-    if a.size != int(np.prod(shape)): raise ValueError(f"{fn}: {a.size} values for shape {shape} (truncated file?)")
-    return a.reshape(shape).astype(a.dtype.newbyteorder('='))
+def read_idx(fn, max_size:int=2**31) -> np.ndarray:
+    "Read an IDX file (gzipped or not) into a numpy array: no more bytes than its shape announces, nor `max_size`."
+    with open(fn, 'rb') as f: gz = f.read(2) == b'\x1f\x8b'
+    try:
+        with (gzip.open if gz else open)(fn, 'rb') as f:           # a gzip is inflated as far as it is read
+            magic = f.read(4)
+            if len(magic) < 4 or magic[:2] != b'\0\0' or magic[2] not in _IDX_TYPES:
+                raise ValueError(f"{fn}: not an IDX file (magic {magic.hex()})")
+            dt, dims = np.dtype(_IDX_TYPES[magic[2]]), f.read(4 * magic[3])
+            if len(dims) < 4 * magic[3]: raise ValueError(f"{fn}: the header ends early (truncated file?)")
+            shape = struct.unpack(f'>{magic[3]}I', dims)
+            if (n := math.prod(shape) * dt.itemsize) > max_size:
+                raise ValueError(f"{fn}: shape {shape} needs {n:,} bytes, more than max_size={max_size:,}")
+            raw = f.read(n)
+            if len(raw) < n: raise ValueError(f"{fn}: {len(raw) // dt.itemsize} values for shape {shape} (truncated file?)")
+            if f.read(1): raise ValueError(f"{fn}: more data than its shape {shape} holds (not IDX, or a gzip bomb)")
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"{fn}: damaged or truncated gzip data ({e}); download the file again") from None
+    return np.frombuffer(raw, dt).reshape(shape).astype(dt.newbyteorder('='))
 
 # %% ../nbs/02a_datasets.ipynb #f67e9dc2
 SYSTEM_DATA_ENV = 'WISEFAST_SYSTEM_DATA'
@@ -170,28 +206,47 @@ def _fmnist_files(d:Path) -> dict:
             if cand.exists(): res[f] = cand; break
     return res
 
+def _read_fmnist(fn) -> np.ndarray:
+    "A Fashion-MNIST IDX file: none holds more than 60,000 images of 28×28 and a header, 47,040,016 bytes"
+    return read_idx(fn, max_size=16 + 60_000 * 28 * 28)
+
 def _check_fmnist(d:Path) -> dict:
     "{split: number of images} of the four Fashion-MNIST files in `d`; `ValueError` unless they are consistent."
     fs, counts = _fmnist_files(d), {}
     for s, (fx, fy) in FASHION_MNIST_FILES.items():
-        x, y = read_idx(fs[fx]), read_idx(fs[fy])
+        x, y = _read_fmnist(fs[fx]), _read_fmnist(fs[fy])
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != x.shape[:1] or (y.size and y.max() >= 10):
             raise ValueError(f"{fs[fx]}, {fs[fy]}: not Fashion-MNIST (images {x.shape}, labels {y.shape})")
         counts[s] = len(x)
     return counts
 
+# the official files: their sizes and SHA-256 (the MD5s in the dataset's README are theirs too)
+FASHION_MNIST_SIZES = {'train-images-idx3-ubyte.gz': 26_421_880, 'train-labels-idx1-ubyte.gz': 29_515,
+                       't10k-images-idx3-ubyte.gz': 4_422_102, 't10k-labels-idx1-ubyte.gz': 5_148}
+FASHION_MNIST_SHA256 = {
+    'train-images-idx3-ubyte.gz': '3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84',
+    'train-labels-idx1-ubyte.gz': 'a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845',
+    't10k-images-idx3-ubyte.gz': '346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073',
+    't10k-labels-idx1-ubyte.gz': '67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5'}
+
+@delegates(download_url, but=['url', 'dest', 'max_size', 'sha256'])
 def download_fashion_mnist(dest=None, # Folder to fill (default `dataset_path('fashion_mnist')`)
                            url:str|None=None, # Where the four files are (default `FASHION_MNIST_URL`)
-                           show_progress:bool=True) -> Path:
-    "Download the four Fashion-MNIST files into `dest`: fetched into a temporary folder and checked first, so a failure leaves nothing behind."
-    from fastdownload import download_url
-    dest, url = Path(dest or dataset_path('fashion_mnist')), url or FASHION_MNIST_URL
+                           show_progress:bool=True,
+                           sha256:dict|None=None, # {file name: SHA-256} to check (default `FASHION_MNIST_SHA256`)
+                           **kwargs) -> Path:
+    "Download the four Fashion-MNIST files into `dest` with `download_url`, each checked in a temporary folder: a failure leaves nothing behind."
+    dest, url = Path(dest or dataset_path('fashion_mnist')), (url or FASHION_MNIST_URL).rstrip('/')
+    sha256 = FASHION_MNIST_SHA256 if sha256 is None else sha256
     with _staging(dest) as tmp:
         for f in _FMNIST_NAMES:
-            download_url(url.rstrip('/') + '/' + f, Path(tmp)/f, show_progress=show_progress)
-        _check_fmnist(Path(tmp))
+            download_url(f'{url}/{f}', tmp/f, FASHION_MNIST_SIZES[f], sha256.get(f), show_progress=show_progress, **kwargs)
+        try: _check_fmnist(tmp)
+        except ValueError as e:                             # the files named by their URLs, not the temporary folder
+            raise ValueError(f"{str(e).replace(str(tmp), url)}; retry later, or download the files yourself and pass "
+                             "their folder as `path=`") from None
         dest.mkdir(exist_ok=True)
-        for f in _FMNIST_NAMES: os.replace(Path(tmp)/f, dest/f)   # each file atomically
+        for f in _FMNIST_NAMES: os.replace(tmp/f, dest/f)   # each file atomically
     return dest
 
 def fashion_mnist_path(path=None, # A folder holding the four IDX files
@@ -222,7 +277,7 @@ def is_sample(path) -> bool:
 def load_fashion_mnist(path=None, download:bool=False, sample:bool=True) -> dict:
     "{'train': (images, labels), 'test': (images, labels)}: uint8 `(n, 28, 28)` images and int labels (see `fashion_mnist_path`)."
     fs = _fmnist_files(fashion_mnist_path(path, download, sample))
-    return {s: tuple(read_idx(fs[f]) for f in FASHION_MNIST_FILES[s]) for s in FASHION_MNIST_FILES}
+    return {s: tuple(_read_fmnist(fs[f]) for f in FASHION_MNIST_FILES[s]) for s in FASHION_MNIST_FILES}
 
 # %% ../nbs/02a_datasets.ipynb #5d1a9c02
 def digits_folder(dest=None) -> Path:
@@ -284,14 +339,24 @@ def detect_layout(root) -> str:
 
 # %% ../nbs/02a_datasets.ipynb #e83e93e4
 KAGGLE_DATASETS = dict(
-    intel=dict(slug='puneet6060/intel-image-classification', counts=dict(train=14_034, test=3_000)),
-    mit_indoor=dict(slug='itsahmad/indoor-scenes-cvpr-2019', counts=dict(train=5_360, test=1_340)),
-    imagenet70=dict(slug='mohammadrahimzadeh/imagenet-70classes', counts=dict(train=31_500, test=3_500)))
+    intel=dict(slug='puneet6060/intel-image-classification', counts=dict(train=14_034, test=3_000),
+               layout='seg_train/seg_train/<class>/*.jpg and seg_test/seg_test/<class>/*.jpg'),
+    mit_indoor=dict(slug='itsahmad/indoor-scenes-cvpr-2019', counts=dict(train=5_360, test=1_340),
+                    layout='indoorCVPR_09/Images/<class>/*.jpg with the lists TrainImages.txt and TestImages.txt'),
+    imagenet70=dict(slug='mohammadrahimzadeh/imagenet-70classes', counts=dict(train=31_500, test=3_500),
+                    layout='train.csv and test.csv (columns filename,class) beside the images'))
 MOSAICS = dict(mosaic_corner='corner', mosaic_where='where')
 DATASETS = (*KAGGLE_DATASETS, 'fashion_mnist', *MOSAICS)
 
+def _read_layout(layout:str, root:Path, where=None) -> dict:
+    "The splits of folder `root` in `layout`; a missing piece is a `FileNotFoundError` naming `where` (default `root`) and the layout"
+    try: return _LAYOUTS[layout](root)
+    except FileNotFoundError as e:
+        expected = f" (expected {KAGGLE_DATASETS[layout]['layout']})" if layout in KAGGLE_DATASETS else ''
+        raise FileNotFoundError(f"{where or root}: {e}{expected}") from None
+
 def dataset_items(source, path=None) -> dict:
-    "Splits {'train', 'valid'?, 'test'?} of (x, label) pairs from dataset name `source` (at `path`) or folder `source`."
+    "Splits {'train', 'valid'?, 'test'?} of (x, label) pairs from dataset name `source` (at `path`) or folder `source`; each file in one split, once."
     if str(source) in DATASETS:
         layout = str(source)
         if layout == 'fashion_mnist': return _fmnist_items(path)
@@ -303,141 +368,7 @@ def dataset_items(source, path=None) -> dict:
         root = Path(source)
         if not root.is_dir(): raise FileNotFoundError(f"{source!r} is neither a folder nor one of the datasets {DATASETS}")
         layout = detect_layout(root)
-    return _LAYOUTS[layout](root)
-
-# %% ../nbs/02a_datasets.ipynb #47e0e3df
-class UnsafeArchiveError(ValueError):
-    "An archive entry would write, link or create a folder outside the destination, or the archive is too large."
-
-MAX_ARCHIVE_SIZE = 100 * 2**30   # bytes an archive may extract to (far above the paper's datasets)
-MAX_ARCHIVE_RATIO = 200          # extracted size / archive size, at most (images barely compress; zip bombs: 1000s)
-_JUNK = ('__MACOSX', '.DS_Store', 'Thumbs.db')     # what archivers add: never extracted
-
-def _is_link(m:zipfile.ZipInfo) -> bool: return stat.S_ISLNK(m.external_attr >> 16)
-
-def _parts(name:str) -> tuple:
-    "The folders and file name of archive path `name`; `UnsafeArchiveError` if it is absolute or climbs with '..'"
-    name = name.replace('\\', '/')
-    if name.startswith('/') or re.match(r'^[A-Za-z]:', name) or '..' in name.split('/'):
-        raise UnsafeArchiveError(f"unsafe path in archive: {name!r} (absolute or with '..')")
-    return tuple(p for p in name.split('/') if p not in ('', '.'))
-
-def _fold(parts) -> tuple: return tuple(c.casefold() for c in parts)   # file systems that ignore case: one name
-
-def _link_target(parts:tuple, target:str, links:set) -> tuple:
-    "Where symlink `parts` -> `target` leads, as parts inside the destination; refused if it leaves it or goes through a link"
-    name, t = '/'.join(parts), target.replace('\\', '/')
-    if t.startswith('/') or re.match(r'^[A-Za-z]:', t): raise UnsafeArchiveError(f"symlink {name!r} -> {target!r} is absolute")
-    res = list(parts[:-1])
-    for c in t.split('/'):
-        if c in ('', '.'): continue
-        if c != '..': res.append(c)
-        elif res: res.pop()
-        else: raise UnsafeArchiveError(f"symlink {name!r} -> {target!r} points outside the destination")
-        if _fold(res) in links:          # where a link leads depends on links extracted later: refused, not followed
-            raise UnsafeArchiveError(f"symlink {name!r} -> {target!r} goes through the archive's symlink {'/'.join(res)!r}")
-    if _fold(res) == _fold(parts[:len(res)]):
-        raise UnsafeArchiveError(f"symlink {name!r} -> {target!r} points to a folder holding it (a loop)")
-    return tuple(res)
-
-def _plan(z:zipfile.ZipFile, max_size:int, max_ratio:float) -> list:
-    "(member, parts) of the entries to extract, after checking every one: nothing is written before all pass"
-    members = [m for m in z.infolist() if not set(_JUNK) & set(m.filename.replace('\\', '/').split('/'))]
-    plan = [(m, _parts(m.filename)) for m in members]
-    links = {_fold(p) for m, p in plan if _is_link(m)}
-    for m, p in plan:
-        via = next((p[:i] for i in range(1, len(p) + (not _is_link(m))) if _fold(p[:i]) in links), None)
-        if via: raise UnsafeArchiveError(f"{m.filename!r} would be written through the archive's symlink {'/'.join(via)!r}")
-        if _is_link(m): _link_target(p, z.read(m).decode(), links)
-    size = sum(m.file_size for m, _ in plan)
-    ratio = size / max(sum(m.compress_size for m, _ in plan), 1)
-    if size > max_size: raise UnsafeArchiveError(f"{z.filename} would extract to {size/2**30:.1f} GB, more than "
-                                                 f"max_size={max_size/2**30:.1f} GB; pass a larger max_size if you trust it")
-    if ratio > max_ratio: raise UnsafeArchiveError(f"{z.filename} would extract to {ratio:.0f}× its compressed size, more "
-                                                   f"than max_ratio={max_ratio} (a zip bomb?); pass a larger max_ratio if you trust it")
-    return [(m, p) for m, p in plan if p]
-
-def _extract(z:zipfile.ZipFile, m:zipfile.ZipInfo, p:Path, root:Path):
-    "Write member `m` of `z` to `p`, never through an existing file or link"
-    if not _inside((p if m.is_dir() else p.parent).resolve(), root):    # where it really lands, links followed
-        raise UnsafeArchiveError(f"{m.filename!r} leaves the destination")
-    if m.is_dir(): p.mkdir(parents=True, exist_ok=True); return
-    p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if _is_link(m): os.symlink(z.read(m).decode().replace('\\', '/'), p)
-        else:
-            with z.open(m) as fsrc, open(p, 'xb') as fdst: shutil.copyfileobj(fsrc, fdst)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        raise ValueError(f"{z.filename}: entry {m.filename!r} is corrupt ({e}); download the archive again") from None
-    except FileExistsError: raise UnsafeArchiveError(f"{z.filename}: {m.filename!r} is in the archive twice") from None
-
-def _inside(p:Path, root:Path) -> bool: return p == root or root in p.parents
-
-def safe_extract(archive, dest, max_size:int=MAX_ARCHIVE_SIZE, max_ratio:float=MAX_ARCHIVE_RATIO) -> Path:
-    """Extract zip `archive` into the new folder `dest`, all or nothing: refused if an entry would write, link or create a folder
-    outside it (absolute paths, `..`, symlinks leading out or through other symlinks) or it exceeds `max_size` bytes or `max_ratio`"""
-    dest = Path(os.path.abspath(dest))
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())): raise FileExistsError(f"{dest} exists and is not an empty folder")
-    try: z = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as e: raise ValueError(f"{archive} is not a zip archive or is damaged ({e})") from None
-    with z, _staging(dest) as tmp:
-        root = tmp.resolve()
-        for m, parts in _plan(z, max_size, max_ratio): _extract(z, m, tmp.joinpath(*parts), root)
-        for d, dirs, files in os.walk(tmp):                # belt and braces: where every link really leads
-            for f in map(Path(d).joinpath, dirs + files):
-                if f.is_symlink() and not _inside(f.resolve(), root): raise UnsafeArchiveError(f"{f.relative_to(tmp)} leads outside")
-        if dest.exists(): dest.rmdir()
-        os.replace(tmp, dest)
-        tmp.mkdir()                                        # for `TemporaryDirectory`'s clean-up
-    return dest
-
-# %% ../nbs/02a_datasets.ipynb #d8d51a8d
-_CREDENTIALS_HELP = ("Kaggle credentials not found. Create an API token at https://www.kaggle.com/settings/api and either "
-    "set the environment variables KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN), or save kaggle.json to "
-    "~/.kaggle/kaggle.json (chmod 600) or to the folder $KAGGLE_CONFIG_DIR. Or download the dataset's zip by hand "
-    "and pass `archive=`.")
-
-def kaggle_credentials():
-    "Where the Kaggle client will find credentials (env variables or a file), or None."
-    env = os.environ
-    if env.get('KAGGLE_USERNAME') and env.get('KAGGLE_KEY'): return 'KAGGLE_USERNAME/KAGGLE_KEY'
-    if env.get('KAGGLE_API_TOKEN'): return 'KAGGLE_API_TOKEN'
-    home = Path.home()
-    dirs = [Path(env['KAGGLE_CONFIG_DIR'])] if env.get('KAGGLE_CONFIG_DIR') else [
-        home/'.kaggle', Path(env.get('XDG_CONFIG_HOME') or home/'.config')/'kaggle']
-    files = [d/'kaggle.json' for d in dirs] + [home/'.kaggle'/f for f in ('access_token', 'access_token.txt', 'credentials.json')]
-    f = next((f for f in files if f.is_file()), None)
-    if f is not None and f.name == 'kaggle.json': _check_kaggle_json(f)
-    return None if f is None else str(f)
-
-def _check_kaggle_json(f:Path):
-    "`PermissionError` saying what is wrong unless `f` holds a Kaggle API token, `{\"username\": ..., \"key\": ...}`"
-    try: cfg, why = json.loads(f.read_text()), 'no "username" and "key" strings'
-    except (ValueError, UnicodeDecodeError) as e: cfg, why = None, f"not JSON: {e}"
-    if isinstance(cfg, dict) and all(isinstance(cfg.get(k), str) and cfg[k] for k in ('username', 'key')): return
-    raise PermissionError(f"{f} is malformed ({why}): it should hold {{\"username\": \"...\", \"key\": \"...\"}} as "
-                          "downloaded from https://www.kaggle.com/settings/api (Create New Token)")
-
-def _kaggle_download(slug:str, dest:Path, quiet:bool=True) -> Path:
-    "Download Kaggle dataset `slug`'s zip into `dest` with the `kaggle` client."
-    if kaggle_credentials() is None: raise PermissionError(_CREDENTIALS_HELP)
-    import requests, urllib3
-    net_errors = (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
-    no_net = (f"Could not reach Kaggle to download {slug!r}: no network? Check the connection or proxy (HTTPS_PROXY), "
-              f"or download https://www.kaggle.com/datasets/{slug} by hand and pass `archive=`.")
-    with contextlib.redirect_stdout(io.StringIO()):         # `import kaggle` prints a help text when it cannot log in
-        api = require('kaggle.api.kaggle_api_extended', 'kaggle', 'Downloading a Kaggle dataset').KaggleApi()
-        try: api.authenticate()
-        except SystemExit: raise PermissionError(_CREDENTIALS_HELP) from None
-        except net_errors as e: raise ConnectionError(no_net) from e
-    try: api.dataset_download_files(slug, path=str(dest), unzip=False, quiet=quiet)
-    except net_errors as e: raise ConnectionError(f"{no_net} ({e})") from e
-    except requests.HTTPError as e:
-        raise PermissionError(f"Kaggle refused {slug!r} ({e}): check the credentials and that the dataset page "
-                              f"https://www.kaggle.com/datasets/{slug} opens for your account") from e
-    zips = sorted(Path(dest).glob('*.zip'))
-    if not zips: raise FileNotFoundError(f"the Kaggle client wrote no zip file into {dest}")
-    return zips[0]
+    return _disjoint(_read_layout(layout, root), root)
 
 # %% ../nbs/02a_datasets.ipynb #5f2a4bac
 VERIFIED = '.wisefast-verified.json'
@@ -450,22 +381,25 @@ def _marker(d:Path) -> dict:
 def _write_marker(d:Path, mark:dict):
     with atomic_save(d/VERIFIED, 'w') as f: f.write(json.dumps(mark))
 
-def _dataset_root(d:Path, name:str) -> Path:
-    "The folder in extracted archive `d` that holds dataset `name` (the archive may wrap it in one folder)."
+def _dataset_root(d:Path, name:str, where) -> Path:
+    "The folder of extracted archive `d` (named `where` in errors) that holds dataset `name`: at its top, or inside one folder."
     while True:
-        if name != 'fashion_mnist' and detect_layout(d) == name: return d
+        if detect_layout(d) == name: return d
         subs = [p for p in d.iterdir() if not p.name.startswith('.')]
-        if len(subs) != 1 or not subs[0].is_dir(): raise FileNotFoundError(f"no {name} layout found in the archive")
+        if len(subs) != 1 or not subs[0].is_dir(): raise FileNotFoundError(f"{where} does not hold the {name} dataset: "
+            f"expected {KAGGLE_DATASETS[name]['layout']}, at its top or inside one folder")
         d = subs[0]
 
-def verify_dataset(name:str, root, expected=None) -> dict:
+def verify_dataset(name:str, root, expected=None,
+                   where=None # What errors name (default: "`name` in `root`")
+                  ) -> dict:
     "Count the images of each split of dataset `name` in `root` and check them against `expected` (the Kaggle pages' counts)."
-    expected = expected or KAGGLE_DATASETS[name]['counts']
+    expected, where = expected or KAGGLE_DATASETS[name]['counts'], where or f"{name} in {root}"
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        counts = {s: len(v) for s, v in _LAYOUTS[name](Path(root)).items() if s in expected}
+        counts = {s: len(v) for s, v in _read_layout(name, Path(root), where).items() if s in expected}
     if counts != dict(expected):
-        raise ValueError(f"{name} in {root}: found {counts} images, expected {dict(expected)}: incomplete or different data")
+        raise ValueError(f"{where}: found {counts} images, expected {dict(expected)}: incomplete or different data")
     return counts
 
 # %% ../nbs/02a_datasets.ipynb #bf5bf44a
@@ -488,10 +422,12 @@ def download_dataset(name:str, # 'intel', 'mit_indoor' or 'imagenet70'
         if not mark: _write_marker(dest, dict(name=name, counts=counts))   # data extracted by hand
         return dest
     with _staging(dest) as tmpd:
-        zf = Path(archive) if archive else _kaggle_download(KAGGLE_DATASETS[name]['slug'], tmpd/'zip', quiet)
-        root = _dataset_root(safe_extract(zf, tmpd/'extract'), name)
-        counts = verify_dataset(name, root, expected)
-        _write_marker(root, dict(name=name, slug=KAGGLE_DATASETS[name]['slug'], counts=counts))
+        slug = KAGGLE_DATASETS[name]['slug']
+        zf = Path(archive) if archive else _kaggle_download(slug, tmpd/'zip', quiet)
+        where = archive or f"the Kaggle download of {slug}"               # not the temporary folder
+        root = _dataset_root(safe_extract(zf, tmpd/'extract'), name, where)
+        counts = verify_dataset(name, root, expected, where)
+        _write_marker(root, dict(name=name, slug=slug, counts=counts))
         if dest.exists(): os.replace(dest, tmpd/'old')           # removed with the temporary folder
         os.replace(root, dest)
     return dest

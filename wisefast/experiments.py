@@ -16,37 +16,27 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
-from .paper import HEADS, SCHEDULES, PAPER_HEADS, PAPER_PS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
-from .heads import num_params
+from .paper import SCHEDULES, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
+from .heads import num_params, head_spec
 from .learner import wise_learner, top5_accuracy
 from .recipes import recipe_dls
 from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, TRAINING_CBS, write_atomic, savefig_atomic
 from .schedule import KerasSGD, paper_sgd
-from .export import export_learner
+from .export import export_run
 
 # %% auto #0
-__all__ = ['HEAD_SETTINGS', 'TABLE_COLS', 'head_settings', 'head_dir', 'check_heads', 'variant_result', 'variant_learner',
-           'train_variant', 'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
+__all__ = ['TABLE_COLS', 'head_dir', 'check_heads', 'variant_result', 'variant_learner', 'train_variant', 'load_variant',
+           'results_markdown', 'plot_curves', 'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
-HEAD_SETTINGS = ('paper', 'default')
-
-def head_settings(name:str) -> tuple:
-    "`(variant, wise_learner kwargs)` of head `name`: `variant[:paper]` as the paper trained it, `variant:default` as `wise_learner` builds it"
-    variant, _, setting = name.partition(':')
-    if (setting or 'paper') == 'paper': return variant, dict(init='paper', ps=PAPER_PS)
-    return variant, dict(ps=PAPER_PS) if variant == 'gap_dp' else {}
-
 def head_dir(name:str) -> str:
     "Folder name of head `name` in a comparison (`wise:default` → `wise-default`)."
     return name.replace(':', '-')
 
 def check_heads(heads) -> list:
-    "`heads` as a list of known head names, `variant[:paper|:default]` (a comma-separated string works too)."
+    "`heads` as a list of head names (`head_spec`: `variant`, `variant:paper`, `variant:default`); a comma-separated string works too."
     heads = [h.strip() for h in heads.split(',')] if isinstance(heads, str) else list(heads)
-    bad = [h for h in heads if h.partition(':')[0] not in HEADS or h.partition(':')[2] not in ('', *HEAD_SETTINGS)]
-    if bad: raise ValueError(f"Unknown head(s) {bad}: choose from {', '.join(HEADS)}, each optionally followed by "
-                             f":paper (the default: the paper's init and dropout) or :default (wise_learner's).")
+    for h in heads: head_spec(h)                             # an unknown name: its error lists the choices
     if len(set(heads)) != len(heads): raise ValueError(f"Head list {heads} names a variant twice.")
     return heads
 
@@ -75,14 +65,24 @@ def variant_learner(dls:DataLoaders, arch:str, head:str, path, lr=PAPER_LR, seed
                     keras_exact:bool=False, cbs=None, **kwargs) -> Learner:
     "The `Learner` `compare_heads` trains for `head`: seeded init, the paper's SGD, top-1/top-5 on train and valid."
     set_seed(seed)
-    head, settings = head_settings(head)
+    spec, settings = head_spec(head, setting='paper')         # a comparison's plain names: as the paper trains them
     kwargs = {**settings, **kwargs}
-    learn = wise_learner(dls, arch, head=head, pretrained=pretrained, opt_func=KerasSGD if keras_exact else paper_sgd,
+    learn = wise_learner(dls, arch, head=spec.name, pretrained=pretrained, opt_func=KerasSGD if keras_exact else paper_sgd,
                          lr=lr, wd=0., path=path, loss_func=CrossEntropyLossFlat(), metrics=[accuracy, top5_accuracy],
                          cbs=cbs, **kwargs)
     learn.unfreeze()
     learn.recorder.train_metrics = True
     return learn
+
+def _fine_tune(learn:Learner, epochs:int, lr:float, start:int, run_cbs, freeze_epochs:int=1):
+    "fastai's `fine_tune(epochs - freeze_epochs, lr, freeze_epochs)`, its two fits resumable at any epoch of the run"
+    if start < freeze_epochs:
+        learn.freeze()
+        learn.fit_one_cycle(freeze_epochs, slice(lr), pct_start=0.99, start_epoch=start)
+    for cb in run_cbs: cb.epoch_offset = freeze_epochs             # the second fit's epochs continue the run's count
+    run_cbs[-1].start_epoch = max(start, freeze_epochs)             # `HistoryLogger`: keep the rows before it
+    learn.unfreeze()
+    learn.fit_one_cycle(epochs - freeze_epochs, slice(lr/2/100, lr/2), pct_start=0.3, div=5., start_epoch=max(0, start - freeze_epochs))
 
 def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPER_LR, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY,
                   seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, schedule:str='staircase', **kwargs) -> dict:
@@ -100,17 +100,19 @@ def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPE
         if diff: raise ValueError(f"{path} holds a finished run with other settings (saved, now): {diff}. Use another "
                                   f"output folder, or delete {done} to train again.")
         return res
-    ck = CheckpointCallback('valid_accuracy')
+    ck, seeder = CheckpointCallback('valid_accuracy'), EpochSeed(seed)
     learn = variant_learner(dls, arch, head, path, lr=lr, seed=seed, pretrained=pretrained, keras_exact=keras_exact,
-                            cbs=[ck, EpochSeed(seed), *L(cbs)], **kwargs)
+                            cbs=[ck, seeder, *L(cbs)], **kwargs)
     start = ck.resume(learn) if (learn.path/learn.model_dir/f'{ck.fname}.pth').exists() else 0
-    learn.add_cb(HistoryLogger(start_epoch=start))
+    history = HistoryLogger(start_epoch=start)
+    learn.add_cb(history)
     if start < epochs and schedule == 'one_cycle': learn.fit_one_cycle(epochs, lr, start_epoch=start)
+    elif start < epochs and schedule == 'fine_tune': _fine_tune(learn, epochs, lr, start, (ck, seeder, history))
     elif start < epochs:
         learn.fit_staircase(epochs, lr=lr, factor=factor, every=every, start_epoch=start, keras_exact=keras_exact)
     res = variant_result(path/'history.csv', head, learn.model)
     res.update(n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), config=cfg)
-    export_learner(learn, 'export.pkl', drop_cbs=TRAINING_CBS)     # for `wisefast predict` and `wisefast gradcam`
+    export_run(learn, drop_cbs=TRAINING_CBS)                      # for `wisefast predict` and `wisefast gradcam`
     write_atomic(done, json.dumps(res, indent=1))
     return res
 
@@ -162,7 +164,7 @@ def plot_curves(out, heads=None, fname='curves.png', title=None):
 # %% ../nbs/08_experiments.ipynb #62f14a80
 def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `DataLoaders`
                   arch:str=RECIPES['scratch_224']['arch'], # timm or Keras architecture name
-                  heads=PAPER_HEADS['table5'], # Variants to compare (`HEADS`), list or comma-separated
+                  heads=PAPER_HEADS['table5'], # Variants to compare (`HEAD_REGISTRY` names), list or comma-separated
                   epochs:int|None=None, # Epochs (default: the paper's for `recipe` and the dataset)
                   size=RECIPES['scratch_224']['size'], # Image size
                   bs:int=RECIPES['scratch_224']['bs'], # Batch size

@@ -6,27 +6,22 @@ Docs: https://wisefast.github.io/wisefast/export.html.md"""
 
 # %% ../nbs/06_export.ipynb #f850cb3f
 from __future__ import annotations
-import contextlib, json, os, pickle, warnings
+import contextlib, json, os, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_model, load_model
+from safetensors.torch import save_model
 from fastcore.xtras import atomic_save
 from fastai.basics import Learner, get_model, rank_distrib
-from fastai.learner import load_learner
 from timm.layers import to_2tuple
 import wisefast
 from .extras import require
-from .images import LoadStretched
-from .preprocess import InputNorm, norm_stats
-from .models import WiseModel, create_wise_model
-from .recalibration import RECALIBRATIONS
+from .preprocess import InputNorm
+from .config import WiseConfig, learner_config
 
 # %% auto #0
-__all__ = ['MODEL_CFG', 'export_learner', 'load_exported', 'save_weights', 'read_meta', 'load_weights', 'model_kwargs',
-           'wise_model_from_safetensors', 'predict_files', 'export_onnx', 'check_onnx']
+__all__ = ['export_learner', 'model_config', 'save_weights', 'export_run', 'export_onnx', 'check_onnx']
 
 # %% ../nbs/06_export.ipynb #7e1a2b02
 @contextlib.contextmanager
@@ -46,143 +41,50 @@ def export_learner(learn:Learner, fname='export.pkl', drop_cbs=()) -> Path:
     finally: learn.add_cbs(dropped)
     return fname
 
-# %% ../nbs/06_export.ipynb #c06e0002
-def load_exported(path, cpu:bool|None=None) -> Learner:
-    "fastai's `load_learner` of `path` (an `export.pkl`, or the run folder holding one); on the CPU without a GPU"
-    f = Path(path)/'export.pkl' if Path(path).is_dir() else Path(path)
-    if not f.is_file(): raise FileNotFoundError(f"{f}: no exported model; pass the export.pkl that `wisefast train` or "
-                                                "`wisefast compare` wrote, or the folder holding it")
-    with warnings.catch_warnings():                             # deprecations inside the libraries' imports; fastai's
-        warnings.filterwarnings('ignore', category=FutureWarning)   # warning that a pickle can run code stays
-        warnings.filterwarnings('ignore', module=r'fastai\.tabular')
-        try: return load_learner(f, cpu=not torch.cuda.is_available() if cpu is None else cpu)
-        except (EOFError, pickle.UnpicklingError, RuntimeError) as e:
-            raise ValueError(f"{f} is not a readable fastai export ({e}): export the model again") from None
-
 # %% ../nbs/06_export.ipynb #e492792a
 def _model(learn_or_model) -> nn.Module:
     return get_model(learn_or_model.model if isinstance(learn_or_model, Learner) else learn_or_model)
 
-def _stats(learn_or_model) -> list[dict]:
-    "Input normalisation of a learner's DataLoaders, or the `norm` a rebuilt model carries."
-    if isinstance(learn_or_model, Learner): return norm_stats(learn_or_model.dls)
-    return getattr(_model(learn_or_model), 'norm', [])
-
-def _vocab(learn_or_model, vocab=None):
-    if vocab is None and isinstance(learn_or_model, Learner): vocab = getattr(learn_or_model.dls, 'vocab', None)
-    if vocab is None: vocab = getattr(_model(learn_or_model), 'vocab', None)
-    return None if vocab is None else [str(o) for o in vocab]
+def model_config(learn_or_model, vocab=None, norm=None) -> WiseConfig:
+    "The `WiseConfig` a file says of `learn_or_model`: a learner's (`learner_config`), else the model's, with `vocab`, `norm` if given"
+    cfg = learner_config(learn_or_model) if isinstance(learn_or_model, Learner) else getattr(_model(learn_or_model), 'cfg', None)
+    if not isinstance(cfg, WiseConfig):
+        raise ValueError("This is not a wisefast model (`wise_learner` or `create_wise_model`): save its `state_dict` "
+                         "with `safetensors.torch.save_file` yourself.")
+    return cfg.replace(**{k: v for k, v in dict(vocab=vocab, norm=norm).items() if v is not None})
 
 def save_weights(learn_or_model, path, vocab=None, norm=None) -> Path:
-    "Save the model's weights to `path` (.safetensors) with its rebuild config, `vocab` and input `norm` in the header."
+    "Save the model's weights to `path` (.safetensors), its `WiseConfig` (with `vocab`, `norm` if given) in the header."
     model, path = _model(learn_or_model), Path(path)
     if rank_distrib(): return path                             # one writer under DDP, as fastai's `save`
-    if norm is None: norm = _stats(learn_or_model)
-    meta = dict(format='pt', wisefast_version=wisefast.__version__, wisefast=json.dumps(getattr(model, 'cfg', {})),
-                vocab=json.dumps(_vocab(learn_or_model, vocab)), norm=json.dumps(norm))
+    meta = dict(format='pt', wisefast_version=wisefast.__version__,
+                wisefast_config=model_config(learn_or_model, vocab, norm).to_json())
     with _atomic_path(path) as tmp: save_model(model, str(tmp), metadata=meta, force_contiguous=True)   # channels_last too
     return path
 
-# checks of the JSON values in a header: exact types, as `json.loads` gives them
-def _int(v) -> bool: return type(v) is int and v >= 0
-def _num(v) -> bool: return type(v) in (int, float)
-def _nums(v) -> bool: return type(v) is list and all(map(_num, v))
-def _ints(n=None): return lambda v: type(v) is list and (n is None or len(v) == n) and all(map(_int, v))
-def _opt(check): return lambda v: v is None or check(v)
-def _is(t): return lambda v: type(v) is t
-_NORM = dict(mean=_nums, std=_nums, bgr=_is(bool))
-
-def _is_norm(norm) -> bool:
-    return type(norm) is list and all(type(s) is dict and {'mean', 'std'} <= set(s) <= set(_NORM)
-                                      and all(_NORM[k](v) for k, v in s.items()) for s in norm)
-
-def read_meta(path) -> dict:
-    "The header of a `save_weights` file: `cfg` (the rebuild config), `vocab`, `norm` and `wisefast_version`."
-    try:
-        with safe_open(str(path), framework='pt') as f: meta = f.metadata() or {}
-    except SafetensorError as e: raise ValueError(f"{path} is not a safetensors file ({e})") from None
-    if 'wisefast' not in meta:
-        raise ValueError(f"{path} has no wisefast header: it was not written by `wisefast.export.save_weights`. Load its "
-                         f"tensors with `safetensors.torch.load_file` into a model you build yourself.")
-    try: cfg, vocab, norm = (json.loads(meta.get(k, d)) for k, d in (('wisefast', ''), ('vocab', 'null'), ('norm', '[]')))
-    except ValueError as e: raise ValueError(f"{path}: the wisefast header is not valid JSON ({e})") from None
-    if not _opt(lambda v: type(v) is list and all(map(_is(str), v)))(vocab):
-        raise ValueError(f"{path}: the header's vocab is not a list of class names")
-    if not _is_norm(norm): raise ValueError(f"{path}: the header's norm is not a list of {{mean, std, bgr}} input statistics")
-    return dict(cfg=cfg, vocab=vocab, norm=norm, wisefast_version=meta.get('wisefast_version'))
-
-# %% ../nbs/06_export.ipynb #2eb14da1
-_CHECK = ('arch', 'head', 'n_out', 'fmap_size', 'n_in')
-
-def load_weights(learn_or_model, path, strict:bool=True):
-    "Load a `save_weights` file into a learner or model in place, without pickle; returns `learn_or_model`."
-    model, cfg = _model(learn_or_model), read_meta(path)['cfg']
-    have = getattr(model, 'cfg', {})
-    diff = {k: (cfg[k], have[k]) for k in _CHECK if k in cfg and k in have and _json(cfg[k]) != _json(have[k])}
-    if diff:
-        raise ValueError(f"{path} was saved from a different model; (file, target) differ in {diff}. Rebuild the model "
-                         f"with `wise_model_from_safetensors({str(path)!r})` or create a matching learner.")
-    load_model(model, str(path), strict=strict, device=str(next(model.parameters()).device))
-    return learn_or_model
-
-def _json(o): return json.loads(json.dumps(o))
-
-# The `WiseModel.cfg` keys `create_wise_model` records, each with its check: a safetensors header holds nothing else.
-# `fmap_size` and `nf` are derived when the model is built; a new `create_wise_model` option needs a line here.
-MODEL_CFG = dict(arch=_is(str), n_out=_int, size=_ints(2), head=_is(str), n_in=_int,
-                 pool=_opt(lambda v: type(v) is bool or _int(v) or _ints(2)(v)), ps=_opt(_num), flexible=_is(bool),
-                 init=_opt(_is(str)), y_range=_opt(lambda v: _nums(v) and len(v) == 2),
-                 fmap_size=_ints(2), nf=_int,
-                 concat_pool=_is(bool), lin_ftrs=_opt(_ints()), first_bn=_is(bool), bn_final=_is(bool), lin_first=_is(bool),
-                 recalibration=lambda v: _is(str)(v) and v in RECALIBRATIONS)
-_DERIVED = ('fmap_size', 'nf')
-
-def model_kwargs(cfg, path) -> dict:
-    "The `create_wise_model` arguments in header config `cfg`: known keys with values of the right type only"
-    if not isinstance(cfg, dict): raise ValueError(f"{path}: the header's model config is not a JSON object")
-    if unknown := sorted(set(cfg) - set(MODEL_CFG)):
-        raise ValueError(f"{path}: unknown field(s) {', '.join(unknown)} in the header's model config; expected only "
-                         f"{', '.join(MODEL_CFG)}. Was the file edited, or written by a newer wisefast?")
-    if bad := [k for k, v in cfg.items() if not MODEL_CFG[k](v)]:
-        raise ValueError(f"{path}: field(s) of the wrong type in the header's model config: "
-                         f"{', '.join(f'{k}={cfg[k]!r}' for k in bad)}")
-    return {k: v for k, v in cfg.items() if k not in _DERIVED}
-
-def wise_model_from_safetensors(path, device='cpu') -> WiseModel:
-    "Rebuild a `WiseModel` from a `save_weights` file alone (header checked, no pickle, no download), in eval mode with its `vocab`."
-    meta = read_meta(path)
-    if not meta['cfg']: raise ValueError(f"{path} holds no model config (the model saved was not a `WiseModel`): build "
-                                         f"the model yourself and call `load_weights(model, path)`.")
-    model = create_wise_model(**model_kwargs(meta['cfg'], path), pretrained=False)
-    try: load_model(model, str(path), strict=True)
-    except RuntimeError as e: raise ValueError(f"{path}: the tensors do not fit the model its header describes ({e})") from None
-    model.vocab, model.norm = meta['vocab'], meta['norm']
-    return model.to(device).eval()
-
-@torch.no_grad()
-def predict_files(model:WiseModel, files, bs:int=32) -> torch.Tensor:
-    "Class probabilities of a `wise_model_from_safetensors` model on image `files`: stretched to its size (nearest), its `norm`"
-    load, norm, p = LoadStretched(model.cfg['size']), InputNorm(model.norm), next(model.parameters())
-    model.eval()
-    out = [model(norm.to(p.device)(torch.stack([load(f) for f in files[i:i+bs]]).to(p.device).float()/255)).softmax(1)
-           for i in range(0, len(files), bs)]
-    return torch.cat(out).cpu() if out else torch.empty(0)
+# %% ../nbs/06_export.ipynb #e7a0c001
+def export_run(learn:Learner, drop_cbs=()) -> Path:
+    "Save a run's model in its folder `learn.path`: `export.pkl` (fastai's export, a pickle) and `model.safetensors` (data)"
+    export_learner(learn, 'export.pkl', drop_cbs)
+    try: save_weights(learn, Path(learn.path)/'model.safetensors')
+    except ValueError as e: warnings.warn(f"{learn.path} gets no model.safetensors, only export.pkl: {e}")
+    return Path(learn.path)
 
 # %% ../nbs/06_export.ipynb #c52f5704
 @torch.no_grad()
 def export_onnx(learn_or_model, path, size=None, opset:int=18, normalize:bool=True, softmax:bool=False,
                 dynamo:bool=True, vocab=None) -> Path:
-    "Export a Wise-SrNet model to ONNX at fixed image `size` (dynamic batch); input `[0, 1]` RGB when `normalize`."
+    "Export a Wise-SrNet model to ONNX at fixed image `size` (dynamic batch); input `[0, 1]` RGB when `normalize`; its `WiseConfig` in the metadata."
     model, path = _model(learn_or_model), Path(path)
     if rank_distrib(): return path
-    cfg = getattr(model, 'cfg', {})
-    size = to_2tuple(size or cfg.get('size') or 224)
+    cfg = model_config(learn_or_model, vocab)
+    size = to_2tuple(size or cfg.size)
     for m in ('onnx', *(['onnxscript'] if dynamo else [])): require(m, 'onnx', 'ONNX export')
-    stats = _stats(learn_or_model) if normalize else []
+    stats = cfg.norm if normalize else []
     was_training, p = model.training, next(model.parameters())
     layers = ([InputNorm(stats).to(p.device)] if stats else []) + [model] + ([nn.Softmax(dim=1)] if softmax else [])
     net = nn.Sequential(*layers).eval()
-    x = torch.rand(2, cfg.get('n_in', 3), *size, device=p.device, dtype=p.dtype)
+    x = torch.rand(2, cfg.n_in, *size, device=p.device, dtype=p.dtype)
     kw = dict(dynamic_shapes=({0: torch.export.Dim('batch')},), external_data=False) if dynamo else \
          dict(dynamic_axes={'image': {0: 'batch'}, 'output': {0: 'batch'}})
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,8 +94,9 @@ def export_onnx(learn_or_model, path, size=None, opset:int=18, normalize:bool=Tr
             torch.onnx.export(net, (x,), str(path), input_names=['image'], output_names=['output'], opset_version=opset,
                               dynamo=dynamo, **kw)
     finally: model.train(was_training)
-    _add_onnx_meta(path, dict(wisefast=json.dumps(cfg), vocab=json.dumps(_vocab(learn_or_model, vocab)),
-                              input='[0,1] RGB NCHW' if stats else 'model input (normalise yourself)',
+    _add_onnx_meta(path, dict(wisefast_config=cfg.to_json(check=False), wisefast_version=wisefast.__version__,
+                              input=f"[0,1] {'RGB' if cfg.n_in == 3 else f'{cfg.n_in}-channel'} NCHW, resized as "
+                                    f"wisefast_config says" if stats else 'model input (normalise yourself)',
                               output='probabilities' if softmax else 'logits'))
     return path
 
@@ -212,7 +115,7 @@ def check_onnx(path, learn_or_model, bs:int=2, atol:float=1e-4, normalize:bool=T
     shape = sess.get_inputs()[0].shape
     x = torch.rand(bs, *shape[1:])
     model = _model(learn_or_model)
-    stats = _stats(learn_or_model) if normalize else []
+    stats = model_config(learn_or_model).norm if normalize else []
     was_training, p = model.training, next(model.parameters())
     try: ref = model.eval()(InputNorm(stats).to(p.device)(x.to(p.device)) if stats else x.to(p.device)).float()
     finally: model.train(was_training)

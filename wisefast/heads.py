@@ -7,25 +7,74 @@ Docs: https://wisefast.github.io/wisefast/heads.html.md"""
 # %% ../nbs/00_heads.ipynb #0b1643a7
 from __future__ import annotations
 from collections import OrderedDict
+from dataclasses import dataclass, field
 import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import store_attr, listify, patch
 from fastai.callback.core import Callback
 from fastai.layers import SigmoidRange
-from fastai.torch_core import init_default
+from fastai.torch_core import init_default, apply_init
+from fastai.vision.learner import create_head
 from timm.layers import to_2tuple
-from .paper import HEAD_VARIANTS, HEAD_INITS, DEFAULT_INIT
+from .paper import HEAD_FIGURES, FASTAI_HEAD, HEAD_INITS, DEFAULT_INIT, DEFAULT_PS, PAPER_PS
 
 # %% auto #0
-__all__ = ['SPATIAL_GAIN', 'Sliceable', 'prepool_size', 'Prepool', 'WeightedPool', 'DepthwiseConv', 'WiseHead', 'num_params',
-           'nonneg_params', 'nonneg_', 'NonNegCallback', 'add_nonneg_hook']
+__all__ = ['HEAD_SETTINGS', 'HEAD_REGISTRY', 'SPATIAL_GAIN', 'HeadSpec', 'head_spec', 'Sliceable', 'prepool_size', 'Prepool',
+           'WeightedPool', 'DepthwiseConv', 'WiseHead', 'fastai_head', 'num_params', 'nonneg_params', 'nonneg_',
+           'NonNegCallback', 'add_nonneg_hook']
 
 # %% ../nbs/00_heads.ipynb #e9fdc010
-_POOLED   = {'avg_dw_nonneg', 'wise', 'avg_dense'}   # pre-pool before the spatial layer
-_DEPTHWISE = {'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise'}
-_NONNEG   = {'dw_nonneg', 'avg_dw_nonneg', 'wise'}
-_DROPOUT  = {'gap_dp', 'wise'}
+HEAD_SETTINGS = ('default', 'paper')
+
+@dataclass(frozen=True, eq=False)
+class HeadSpec:
+    "A head of the registry: its layers (`WiseHead`'s stages, or fastai's `create_head`), the paper's figure, its settings."
+    name: str
+    prepool: bool = False                         # `AvgPool(p)` before the spatial layer
+    spatial: str = 'gap'                          # 'gap', 'depthwise' (a kernel over the grid), 'weighted' (GWAP), 'flatten', 'fastai'
+    nonneg: bool = False                          # the depthwise kernel kept >= 0
+    dropout: bool = False                         # `Dropout(ps)` before the final layer
+    default: dict = field(default_factory=lambda: dict(init=DEFAULT_INIT, ps=DEFAULT_PS))   # `wise_learner`'s
+    paper: dict = field(default_factory=lambda: dict(init='paper', ps=PAPER_PS))            # the paper's
+
+    @property
+    def figure(self) -> str|None: return HEAD_FIGURES.get(self.name)
+
+    def settings(self, setting:str='default', **given) -> dict:
+        "`init` and `ps` of `setting`, those `given` (not None) taking precedence"
+        return {**getattr(self, setting), **{k: v for k, v in given.items() if v is not None}}
+
+    def build(self, nf:int, n_out:int, fmap_size, pool=None, ps=None, init=None, flexible:bool=False, y_range=None,
+              **fastai_opts) -> nn.Module:
+        "This head for a `(nf, *fmap_size)` map and `n_out` outputs, `ps` and `init` from the default setting where not given"
+        s = self.settings(ps=ps, init=init)
+        if self.spatial == 'fastai': return fastai_head(nf, n_out, s['init'], pool, s['ps'], y_range, **fastai_opts)
+        return WiseHead(nf, n_out, fmap_size, self.name, pool, s['ps'], flexible, s['init'], y_range)
+
+_GAP_DP = dict(init=DEFAULT_INIT, ps=PAPER_PS)                  # GAP+dropout's point is its dropout
+_FASTAI = dict(init='kaiming', ps=PAPER_PS)                     # `vision_learner`'s: kaiming init, dropout 0.5
+HEAD_REGISTRY = {s.name: s for s in (
+    HeadSpec('gap'),
+    HeadSpec('gap_dp', dropout=True, default=_GAP_DP),
+    HeadSpec('dw', spatial='depthwise'),
+    HeadSpec('dw_nonneg', spatial='depthwise', nonneg=True),
+    HeadSpec('avg_dw_nonneg', prepool=True, spatial='depthwise', nonneg=True),
+    HeadSpec('wise', prepool=True, spatial='depthwise', nonneg=True, dropout=True),
+    HeadSpec('avg_dense', prepool=True, spatial='flatten'),
+    HeadSpec('flatten_fc', spatial='flatten'),
+    HeadSpec('gwap', spatial='weighted'),
+    HeadSpec(FASTAI_HEAD, spatial='fastai', default=_FASTAI, paper=_FASTAI),   # not in the paper: one setting
+)}
+
+def head_spec(name:str, setting:str='default') -> tuple[HeadSpec, dict]:
+    "`(HeadSpec, settings)` of head `name`: `variant`, or `variant:default` / `variant:paper` (else `setting`)."
+    variant, _, s = str(name).partition(':')
+    if variant not in HEAD_REGISTRY or (s or setting) not in HEAD_SETTINGS:
+        raise ValueError(f"Unknown head {name!r}: choose one of {', '.join(HEAD_REGISTRY)}, optionally followed by "
+                         f":default (wise_learner's init and dropout) or :paper (the paper's).")
+    spec = HEAD_REGISTRY[variant]
+    return spec, spec.settings(s or setting)
 
 # %% ../nbs/00_heads.ipynb #c0de0001
 def _check_init(init):
@@ -112,29 +161,31 @@ class DepthwiseConv(nn.Conv2d):
 # %% ../nbs/00_heads.ipynb #33cc220f
 class WiseHead(Sliceable, nn.Sequential):
     "A classifier head over an unpooled `(B, C, H, W)` map: pool → spatial → flatten → drop → fc → act."
-    def __init__(self, nf:int, n_out:int, fmap_size, variant:str='wise', pool:int|None=None, ps:float=0.5,
-                 flexible:bool=False, init=DEFAULT_INIT, y_range=None):
-        if variant not in HEAD_VARIANTS:
-            raise ValueError(f"Unknown head variant {variant!r}; choose one of {', '.join(HEAD_VARIANTS)}.")
-        gap = variant in ('gap', 'gap_dp')
-        if pool is None: pool = prepool_size(fmap_size) if variant in _POOLED else 1
+    def __init__(self, nf:int, n_out:int, fmap_size, variant:str='wise', pool:int|None=None,
+                 ps:float|None=None, # Dropout of the heads that have one (default: the registry's, `head_spec`)
+                 flexible:bool=False, init=None, y_range=None):
+        spec, s = head_spec(variant)
+        if spec.spatial == 'fastai': raise ValueError("fastai's head is built by `fastai_head` (or `create_wise_model(head='fastai')`).")
+        ps, init = s['ps'] if ps is None else ps, s['init'] if init is None else init
+        gap = spec.spatial == 'gap'
+        if pool is None: pool = prepool_size(fmap_size) if spec.prepool else 1
         prepool = nn.Identity() if gap else Prepool(fmap_size, pool, flexible)
         grid = (1, 1) if gap else prepool.grid
-        if gap:                     spatial, n_feat = nn.AdaptiveAvgPool2d(1), nf
-        elif variant == 'gwap':     spatial, n_feat = WeightedPool(grid), nf
-        elif variant in _DEPTHWISE: spatial, n_feat = DepthwiseConv(nf, grid, 1. if init == 'paper' else SPATIAL_GAIN), nf
-        else:                       spatial, n_feat = nn.Identity(), nf * grid[0] * grid[1]
+        if gap:                              spatial, n_feat = nn.AdaptiveAvgPool2d(1), nf
+        elif spec.spatial == 'weighted':     spatial, n_feat = WeightedPool(grid), nf
+        elif spec.spatial == 'depthwise':    spatial, n_feat = DepthwiseConv(nf, grid, 1. if init == 'paper' else SPATIAL_GAIN), nf
+        else:                                spatial, n_feat = nn.Identity(), nf * grid[0] * grid[1]
         super().__init__()
         self.add_module('pool', prepool)
         self.add_module('spatial', spatial)
         self.add_module('flatten', nn.Flatten())
-        self.add_module('drop', nn.Dropout(ps) if variant in _DROPOUT else nn.Identity())
+        self.add_module('drop', nn.Dropout(ps) if spec.dropout else nn.Identity())
         self.add_module('fc', nn.Linear(n_feat, n_out) if n_out else nn.Identity())
         self.add_module('act', SigmoidRange(*y_range) if y_range is not None else nn.Identity())
         self.init = _check_init(init)
         store_attr('nf,n_out,variant,ps,flexible,y_range')
         self.fmap_size, self.prepool, self.grid, self.num_features = to_2tuple(fmap_size), (1 if gap else pool), grid, n_feat
-        self.nonneg = variant in _NONNEG
+        self.nonneg = spec.nonneg
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -167,6 +218,16 @@ class WiseHead(Sliceable, nn.Sequential):
     def constrained_parameters(self):
         "The weights kept non-negative (the depthwise kernel of the `*_nonneg` and `'wise'` variants)."
         return [self.spatial.weight] if self.nonneg else []
+
+# %% ../nbs/00_heads.ipynb #3f9ad164
+def fastai_head(nf:int, n_out:int, init='kaiming', pool:bool|None=True, ps:float=PAPER_PS, y_range=None, **opts) -> nn.Module:
+    "fastai's `create_head` (`concat_pool`, `lin_ftrs`, `first_bn`, `bn_final`, `lin_first` in `opts`) with `vision_learner`'s init."
+    if init in ('gap', 'paper'): raise ValueError(f"init={init!r} sets up a spatial head; fastai's head pools: pass a function "
+                                                  "(fastai's `init`, e.g. nn.init.kaiming_normal_, its default) or 'kaiming'.")
+    opts = {k: v for k, v in opts.items() if v is not None}
+    head = create_head(nf, n_out, ps=ps, pool=pool is not False, y_range=y_range, **opts)
+    apply_init(head, nn.init.kaiming_normal_ if init is None or isinstance(init, str) else _check_init(init))
+    return head
 
 # %% ../nbs/00_heads.ipynb #c0de0007
 def _resample(w:torch.Tensor, hw) -> torch.Tensor:

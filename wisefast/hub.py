@@ -8,60 +8,35 @@ Docs: https://wisefast.github.io/wisefast/hub.html.md"""
 from __future__ import annotations
 import contextlib, json, shutil, tempfile
 from pathlib import Path
-import numpy as np, yaml
-from PIL import Image
-from fastai.basics import Learner, CrossEntropyLossFlat, accuracy, noop, IndexSplitter
-from fastai.vision.augment import Resize
-from safetensors.torch import load_model
+import numpy as np, pandas as pd
+from fastai.basics import Learner
+from huggingface_hub import ModelCard, ModelCardData, EvalResult
 import wisefast
-from .callbacks import write_atomic
-from .preprocess import Preprocess, norm_stats
-from .images import LoadStretched, Stretch, RESAMPLE
-from .data import wise_dblock
-from .heads import WiseHead
-from .models import WiseModel, create_wise_model
-from .export import save_weights, model_kwargs, _is_norm
+from .callbacks import write_atomic, atomic_folder
+from .config import WiseConfig
+from .export import save_weights, model_config
+from .load import CONFIG_NAME, WEIGHTS_NAME, load_wise_learner, resolve_pretrained, _hub_id
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'CARD_NAME', 'CURVES_NAME', 'RESIZES', 'MAX_SIZE', 'hub_config', 'model_card',
-           'save_pretrained', 'resolve_pretrained', 'read_config', 'inference_dls', 'from_pretrained', 'check_push',
-           'push_to_hub']
+__all__ = ['CARD_NAME', 'CURVES_NAME', 'CARD_FIELDS', 'hub_config', 'run_metrics', 'model_card', 'save_pretrained',
+           'from_pretrained', 'check_push', 'push_to_hub']
 
 # %% ../nbs/06a_hub.ipynb #3c97a06d
-CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, CURVES_NAME = 'config.json', 'model.safetensors', 'README.md', 'curves.png'
+CARD_NAME, CURVES_NAME = 'README.md', 'curves.png'
 
-def _item_tfms(dls) -> list:
-    "The item transforms of `dls`' validation set, type transforms (wisefast's `LoadStretched`) first"
-    tls = getattr(dls.valid.dataset, 'tls', None)
-    return [*(tls[0].tfms.fs if tls else []), *dls.valid.after_item.fs]
+def hub_config(learn_or_model) -> dict:
+    "`config.json` of a learner or model: the library, its version and the `WiseConfig` (`model_config`)"
+    return dict(library='wisefast', wisefast_version=wisefast.__version__, config=model_config(learn_or_model).to_dict())
 
-def _resize(dls) -> dict:
-    "How `dls` resize an image for inference: wisefast's stretch or fastai's `Resize`, with the resampling filter"
-    names = {v: k for k, v in RESAMPLE.items()}
-    for t in _item_tfms(dls):
-        if isinstance(t, (LoadStretched, Stretch)): return dict(resize='stretch', resample=names.get(t.resample, 'nearest'))
-        if isinstance(t, Resize):
-            if t.method == 'pad' and t.pad_mode != 'zeros':
-                raise ValueError(f"These DataLoaders pad with pad_mode={t.pad_mode!r}, which the saved folder cannot "
-                                 f"describe: use Resize(size, method='pad', pad_mode='zeros') or another method.")
-            return dict(resize={'squish': 'stretch'}.get(t.method, t.method), resample=names.get(t.mode, 'bilinear'))
-    raise ValueError("These DataLoaders resize images neither with wisefast's stretch nor with fastai's `Resize`, so "
-                     "the folder could not say how to prepare an image: build them with `wise_dls` or `item_tfms=Resize(size)`.")
-
-def hub_config(learn:Learner) -> dict:
-    "`config.json` of `learn`: the model's rebuild config, its classes and its inference preprocessing"
-    model = learn.model
-    if not isinstance(model, WiseModel):
-        raise ValueError("save_pretrained needs a wisefast model (`wise_learner` or `create_wise_model`).")
-    if model.cfg.get('head') == 'custom':
-        raise ValueError("A model with a custom head cannot be rebuilt from config.json: save it with `save_weights` "
-                         "and rebuild it in your own code, or use one of wisefast's heads.")
-    hd = model[1]
-    head = dict(variant=hd.variant, init=hd.init if isinstance(hd.init, str) else None, prepool=hd.prepool,
-                grid=list(hd.grid)) if isinstance(hd, WiseHead) else dict(variant=model.cfg['head'])
-    return dict(library='wisefast', wisefast_version=wisefast.__version__, architecture=model.cfg['arch'],
-                head=head, model=dict(model.cfg), classes=[str(c) for c in learn.dls.vocab],
-                preprocessing=dict(size=list(model.cfg['size']), **_resize(learn.dls), norm=norm_stats(learn.dls)))
+def run_metrics(learn=None, history=None, metrics:dict|None=None) -> dict:
+    "The metrics a card reports: `metrics` if given, else the last epoch of a run's `history` file (default: the learner's `history.csv`)"
+    if metrics is not None: return {str(k): float(v) for k, v in metrics.items()}
+    if history is None and learn is not None: history = Path(getattr(learn, 'path', '.'))/'history.csv'
+    if history is None or not Path(history).is_file(): return {}
+    df = pd.read_csv(history)
+    if not len(df): return {}
+    return {k: float(v) for k, v in df.iloc[-1].items() if k not in ('epoch', 'time', 'train_loss')
+            and isinstance(v, (int, float, np.number)) and np.isfinite(v)}
 
 # %% ../nbs/06a_hub.ipynb #89c92b31
 _HEAD_WHY = {
@@ -70,167 +45,62 @@ _HEAD_WHY = {
     'gap': "global average pooling, fastai's and timm's usual head.",
     'fastai': "fastai's `create_head` (concat pooling, batch norm, dropout, two linear layers).",
 }
+CARD_FIELDS = ('arch', 'head', 'init', 'ps', 'n_in', 'size', 'fmap_size', 'resize', 'resample', 'n_out')   # the card's table
 
-def _metrics(learn:Learner, history=None) -> dict:
-    "The last epoch's validation loss and metrics: from a run's `history.csv`, else from `learn.recorder`"
-    if history is not None and Path(history).is_file():
-        import pandas as pd
-        df = pd.read_csv(history)
-        if len(df): return {k: float(v) for k, v in df.iloc[-1].items() if k not in ('epoch', 'time', 'train_loss')
-                            and isinstance(v, (int, float, np.number)) and np.isfinite(v)}
-    rec = getattr(learn, 'recorder', None)
-    if rec is None or not rec.values: return {}
-    names = [n for n in rec.metric_names[1:] if n != 'time']
-    return {n: float(v) for n, v in zip(names, rec.values[-1]) if n != 'train_loss' and v is not None}
-
-def model_card(config:dict, metrics:dict, repo_id:str|None=None, dataset:str|None=None, recipe:str|None=None,
-               curves:bool=False, license:str|None=None) -> str:
-    "A Hub model card (`README.md`): YAML metadata, the head and why, the recipe, the metrics, how to load it"
-    cfg, name = config['model'], repo_id or 'this-model'
-    meta = dict(library_name='wisefast', pipeline_tag='image-classification',
-                tags=['image-classification', 'wisefast', 'wise-srnet', 'fastai', 'timm', f"head:{cfg['head']}"],
-                metrics=[m for m in metrics if m != 'valid_loss'] or None, datasets=[dataset] if dataset else None,
-                license=license)
-    if metrics:
-        meta['model-index'] = [dict(name=name, results=[dict(
-            task=dict(type='image-classification', name='Image classification'),
-            dataset=dict(name=dataset or 'validation set', type=dataset or 'custom'),
-            metrics=[dict(type=k, name=k, value=round(v, 6)) for k, v in metrics.items()])])]
-    meta = {k: v for k, v in meta.items() if v is not None}
-    pre = config['preprocessing']
-    lines = ['---', yaml.safe_dump(meta, sort_keys=False).strip(), '---', '', f"# {name}", '',
-             f"An image classifier: timm's `{cfg['arch']}` with a **{cfg['head']}** head, trained with "
-             f"[wisefast](https://github.com/wisefast/wisefast) {config['wisefast_version']}; "
-             f"{len(config['classes'])} classes.", '',
-             f"**Head.** {_HEAD_WHY.get(cfg['head'], 'one of the baselines of the Wise-SrNet paper.')} "
-             f"Initialised as `init={cfg.get('init')!r}`, dropout `ps={cfg.get('ps')}`, a {cfg['fmap_size'][0]}×"
-             f"{cfg['fmap_size'][1]} feature map at {pre['size'][0]}×{pre['size'][1]} px.", '',
+def model_card(cfg:WiseConfig, metrics:dict, repo_id:str|None=None, dataset:str|None=None, recipe:str|None=None,
+               curves:bool=False, license:str|None=None) -> ModelCard:
+    "A Hub model card for the model `cfg` describes (`huggingface_hub`'s `ModelCard`): metadata, the head and why, its config, metrics, use"
+    name = repo_id or 'this-model'
+    data = ModelCardData(library_name='wisefast', pipeline_tag='image-classification', license=license, model_name=name,
+                         tags=['image-classification', 'wisefast', 'wise-srnet', 'fastai', 'timm', f"head:{cfg.head}"],
+                         datasets=[dataset] if dataset else None, metrics=[m for m in metrics if m != 'valid_loss'] or None,
+                         eval_results=[EvalResult(task_type='image-classification', dataset_type=dataset or 'custom',
+                                                  dataset_name=dataset or 'validation set', metric_type=k, metric_value=round(v, 6))
+                                       for k, v in metrics.items()] or None)
+    norm = ', then '.join(f"{'BGR, ' if s['bgr'] else ''}mean {list(s['mean'])}, std {list(s['std'])}" for s in cfg.norm)
+    lines = [f"# {name}", '',
+             f"An image classifier: timm's `{cfg.arch}` with a **{cfg.head}** head, trained with "
+             f"[wisefast](https://github.com/wisefast/wisefast) {wisefast.__version__}; {cfg.n_out} classes.", '',
+             f"**Head.** {_HEAD_WHY.get(cfg.head, 'one of the baselines of the Wise-SrNet paper.')}", '',
              f"**Training.** {recipe or 'See the run that produced it.'}", '',
-             f"**Inputs.** {'RGB' if cfg.get('n_in', 3) == 3 else str(cfg['n_in']) + '-channel'} images "
-             f"{dict(stretch='stretched', crop='cropped', pad='padded')[pre['resize']]} to {pre['size'][0]}×{pre['size'][1]} px ({pre['resample']}), "
-             f"then {'normalised with ' + json.dumps(pre['norm']) if pre['norm'] else 'scaled to [0, 1]'}.", '']
-    if metrics:
-        lines += ['## Results (last epoch, validation set)', '', '| metric | value |', '|---|---|',
-                  *[f"| {k} | {v:.4f} |" for k, v in metrics.items()], '']
+             f"**Inputs.** {'RGB' if cfg.n_in == 3 else 'grey' if cfg.n_in == 1 else str(cfg.n_in) + '-channel'} images "
+             f"{dict(stretch='stretched', crop='resized and center-cropped', pad='resized and padded with zeros')[cfg.resize]} "
+             f"to {cfg.size[0]}×{cfg.size[1]} px ({cfg.resample}), scaled to [0, 1]{', then normalised: ' + norm if norm else ''}.", '',
+             '## Model', '', '| field | value |', '|---|---|', *[f"| {k} | `{json.dumps(cfg.to_dict()[k])}` |" for k in CARD_FIELDS], '']
+    lines += (['## Results (last epoch, validation set)', '', '| metric | value |', '|---|---|',
+               *[f"| {k} | {v:.4f} |" for k, v in metrics.items()], ''] if metrics else
+              ['## Results', '', 'No metrics were recorded with this model (`save_pretrained(metrics=...)` or `history=` adds them).', ''])
     if curves: lines += [f"![Training curves]({CURVES_NAME})", '']
-    lines += ['## How to use it', '', '```python', 'from wisefast.hub import from_pretrained',
+    lines += ['## How to use it', '', '```python', 'from wisefast.all import *',
               f"learn = from_pretrained({('hf-hub:' + repo_id) if repo_id else './folder'!r})",
               "label, idx, probs = learn.predict('image.jpg')", '```', '',
               f"or `wisefast predict {repo_id or 'FOLDER'} image.jpg`. The classes: "
-              f"{', '.join(config['classes'][:20])}{' ...' if len(config['classes']) > 20 else ''}.", '']
-    return '\n'.join(lines)
+              f"{', '.join((cfg.vocab or ())[:20])}{' ...' if len(cfg.vocab or ()) > 20 else ''}.", '']
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + '\n'.join(lines))
 
 def save_pretrained(learn:Learner, folder, repo_id:str|None=None, dataset:str|None=None, recipe:str|None=None,
-                    history=None, curves=None, license:str|None=None) -> Path:
-    "Write a Hub-ready folder: `model.safetensors`, `config.json` and a `README.md` model card (with `curves`, if given)"
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+                    history=None, curves=None, license:str|None=None, metrics:dict|None=None) -> Path:
+    "Write a Hub-ready folder, swapped in whole (`atomic_folder`): `model.safetensors`, `config.json`, a `README.md` card"
     config = hub_config(learn)
-    save_weights(learn, folder/WEIGHTS_NAME)
-    write_atomic(folder/CONFIG_NAME, json.dumps(config, indent=2) + '\n')
-    if curves is not None and Path(curves).is_file(): shutil.copyfile(curves, folder/CURVES_NAME)
-    card = model_card(config, _metrics(learn, history), repo_id, dataset, recipe, (folder/CURVES_NAME).is_file(), license)
-    write_atomic(folder/CARD_NAME, card)
-    return folder
+    cfg = WiseConfig.from_dict(config['config'])
+    with atomic_folder(folder) as tmp:
+        save_weights(learn, tmp/WEIGHTS_NAME)
+        write_atomic(tmp/CONFIG_NAME, json.dumps(config, indent=2) + '\n')
+        if curves is not None and Path(curves).is_file(): shutil.copyfile(curves, tmp/CURVES_NAME)
+        card = model_card(cfg, run_metrics(learn, history, metrics), repo_id, dataset, recipe, (tmp/CURVES_NAME).is_file(), license)
+        write_atomic(tmp/CARD_NAME, str(card))
+    return Path(folder)
 
 # %% ../nbs/06a_hub.ipynb #f3ce965f
-RESIZES = ('stretch', 'crop', 'pad')
-MAX_SIZE = 4096   # px: a config.json asking for more is refused rather than allocated
-_CONFIG_KEYS = {'library', 'wisefast_version', 'architecture', 'head', 'model', 'classes', 'preprocessing'}  # `head`: for people, not read
-def _repo_id(name:str) -> str|None:
-    "`name` without `hf-hub:` if it is a valid Hub model id ('org/name', as `huggingface_hub` checks it), else `None`"
-    from huggingface_hub.utils import validate_repo_id, HFValidationError
-    repo = str(name).removeprefix('hf-hub:')
-    if repo.count('/') != 1: return None
-    try: validate_repo_id(repo)
-    except HFValidationError: return None
-    return repo
-
-def resolve_pretrained(name, revision:str|None=None) -> Path:
-    "The local folder of `name`: a folder, or a Hub id (`org/name`, `hf-hub:org/name`) through `huggingface_hub`'s cache"
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path/CONFIG_NAME).is_file() or not (path/WEIGHTS_NAME).is_file():
-            raise FileNotFoundError(f"{path} is not a folder written by `save_pretrained`: it needs {CONFIG_NAME} and "
-                                    f"{WEIGHTS_NAME}.")
-        return path
-    repo = _repo_id(name)
-    if repo is None:
-        raise FileNotFoundError(f"{name}: neither a folder nor a Hugging Face Hub id ('org/name' or 'hf-hub:org/name').")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-    try: return Path(snapshot_download(repo, revision=revision, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]))
-    except LocalEntryNotFoundError as e:
-        raise FileNotFoundError(f"{name} is neither a local folder nor a model in the Hugging Face cache, and the Hub "
-                                f"cannot be reached (offline, or HF_HUB_OFFLINE=1): download it once with a network, or "
-                                f"pass its folder.") from e
-    except (RepositoryNotFoundError, RevisionNotFoundError) as e:
-        raise FileNotFoundError(f"{name}: no such local folder, and {repo}{'@' + revision if revision else ''} is no "
-                                f"model on the Hub, or a private one (log in with `hf auth login`).") from e
-
-def read_config(folder) -> dict:
-    "`config.json` of a `save_pretrained` folder, read as data: known fields only, each of the right type"
-    f = Path(folder)/CONFIG_NAME
-    try: config = json.loads(f.read_text())
-    except ValueError as e: raise ValueError(f"{f} is not valid JSON ({e})") from None
-    if not isinstance(config, dict): raise ValueError(f"{f}: not a JSON object")
-    if unknown := sorted(set(config) - _CONFIG_KEYS):
-        raise ValueError(f"{f}: unknown field(s) {', '.join(unknown)}; expected only {', '.join(sorted(_CONFIG_KEYS))}.")
-    if config.get('library') != 'wisefast': raise ValueError(f"{f} is not a wisefast model config (library={config.get('library')!r}).")
-    classes, pre = config.get('classes'), config.get('preprocessing')
-    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
-        raise ValueError(f"{f}: 'classes' must be a non-empty list of class names")
-    if not (isinstance(pre, dict) and set(pre) == {'size', 'resize', 'resample', 'norm'} and pre['resize'] in RESIZES
-            and pre['resample'] in RESAMPLE and isinstance(pre['size'], list) and len(pre['size']) == 2
-            and all(type(s) is int and s > 0 for s in pre['size'])):
-        raise ValueError(f"{f}: 'preprocessing' must be {{size: [h, w], resize: one of {RESIZES}, resample: one of "
-                         f"{list(RESAMPLE)}, norm: [...]}}")
-    if not _is_norm(pre['norm']): raise ValueError(f"{f}: 'preprocessing.norm' must be a list of {{mean, std, bgr}} statistics")
-    if any(s == 0 for n in pre['norm'] for s in n['std']): raise ValueError(f"{f}: 'preprocessing.norm' has a zero std")
-    config['model'] = model_kwargs(config.get('model'), f)   # whitelisted `create_wise_model` arguments, type-checked
-    if list(config['model']['size']) != pre['size'] or max(pre['size']) > MAX_SIZE:
-        raise ValueError(f"{f}: the model's size {config['model']['size']} and the preprocessing's {pre['size']} must "
-                         f"agree, at most {MAX_SIZE} px")
-    if config['model'].get('n_out') != len(classes): raise ValueError(f"{f}: the model has {config['model'].get('n_out')} outputs "
-                                                                      f"for {len(classes)} classes")
-    return config
-
-class _Label:
-    "`get_y` of inference DataLoaders: the one label their setup asks for (picklable, unlike a lambda)"
-    def __init__(self, label): self.label = label
-    def __call__(self, o): return self.label
-
-def inference_dls(config:dict, bs:int=64, device=None):
-    "Empty DataLoaders that prepare images as `config`'s model expects: its size, resize, normalisation and classes"
-    pre, classes = config['preprocessing'], config['classes']
-    dblock = wise_dblock(pre['size'], augment=False, resize=pre['resize'], resample=pre['resample'], vocab=classes,
-                         batch_tfms=[Preprocess(s) for s in pre['norm']], get_items=noop, get_y=_Label(classes[0]),
-                         splitter=IndexSplitter([]))
-    with tempfile.TemporaryDirectory() as d:               # fastai's setup reads one item, and records its type (a path)
-        blank = Path(d)/'blank.png'
-        Image.fromarray(np.zeros((*pre['size'], 3), np.uint8)).save(blank)
-        return dblock.dataloaders([blank], bs=bs, num_workers=0, device=device).new_empty()
-
 def from_pretrained(name, revision:str|None=None, cpu:bool|None=None, bs:int=64) -> Learner:
-    "A `Learner` from a `save_pretrained` folder or a Hub id, ready for `predict`, `get_preds` and export; no pickle"
-    import torch
-    folder = resolve_pretrained(name, revision)
-    config = read_config(folder)
-    model = create_wise_model(**config['model'], pretrained=False)
-    try: load_model(model, str(folder/WEIGHTS_NAME), strict=True)
-    except Exception as e:
-        raise ValueError(f"{folder/WEIGHTS_NAME}: the tensors do not fit the model {CONFIG_NAME} describes ({e})") from None
-    device = 'cpu' if (cpu if cpu is not None else not torch.cuda.is_available()) else 'cuda'
-    learn = Learner(inference_dls(config, bs, device), model.to(device).eval(), loss_func=CrossEntropyLossFlat(),
-                    metrics=accuracy)
-    learn.hub_config = config
-    return learn
+    "A `Learner` from a `save_pretrained` folder or a Hub id (`org/name`, `hf-hub:org/name`), ready for `predict`; no pickle"
+    return load_wise_learner(resolve_pretrained(name, revision), cpu=cpu, bs=bs)
 
 # %% ../nbs/06a_hub.ipynb #d4aa89a9
 def check_push(repo_id:str, token:str|None=None):
     "Raise if an upload to `repo_id` cannot start: an id that is not 'org/name', or no Hugging Face credentials"
     from huggingface_hub import get_token
-    if _repo_id(repo_id) != repo_id:
+    if _hub_id(repo_id) != repo_id:
         raise ValueError(f"repo_id={repo_id!r}: expected a Hub model id 'org/name' (letters, digits, '-', '_', '.').")
     if token is None and get_token() is None:
         raise PermissionError("No Hugging Face token: log in with `hf auth login`, set HF_TOKEN, or pass token=.")
@@ -242,7 +112,7 @@ def push_to_hub(learn:Learner|None, repo_id:str, private:bool|None=None, token:s
     check_push(repo_id, token)
     api = HfApi(token=token)
     with contextlib.ExitStack() as stack:
-        if folder is None: folder = save_pretrained(learn, stack.enter_context(tempfile.TemporaryDirectory()),
+        if folder is None: folder = save_pretrained(learn, Path(stack.enter_context(tempfile.TemporaryDirectory()))/'model',
                                                     repo_id=repo_id, **card_kwargs)
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision: api.create_branch(repo_id, branch=revision, exist_ok=True)

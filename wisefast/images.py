@@ -60,7 +60,9 @@ class RGBImage(PILImage):
     failed = []
     @classmethod
     def create(cls, fn, **kwargs):
-        "Load `fn` (path, array, bytes or Pillow image) as RGB; an unreadable file gives a black image and a warning."
+        "Load `fn` (path, array, tensor, bytes or Pillow image) as RGB; an unreadable file gives a black image and a warning."
+        if isinstance(fn, torch.Tensor):                  # as fastai's `PILImage.create`: a `TensorImage` is `C×H×W`
+            fn = (fn.permute(1, 2, 0) if isinstance(fn, TensorImage) else fn).cpu().to(torch.uint8).numpy()
         if isinstance(fn, np.ndarray): return cls(to_rgb(Image.fromarray(fn)))
         if isinstance(fn, Image.Image): return cls(to_rgb(fn))
         if isinstance(fn, bytes): fn = io.BytesIO(fn)

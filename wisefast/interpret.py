@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat
 from .extras import require
-from .images import LoadStretched
-from .preprocess import InputNorm
-from .export import load_exported, wise_model_from_safetensors
+from .models import WiseModel
+from .load import inference_dls, load_wise_learner
 from .callbacks import savefig_atomic
 
 def _cam(module:str=''):
@@ -22,7 +22,7 @@ def _cam(module:str=''):
     return require('pytorch_grad_cam' + (f'.{module}' if module else ''), 'gradcam', 'Grad-CAM')
 
 # %% auto #0
-__all__ = ['cam_layer', 'gradcam', 'cam_inputs', 'compare_cams', 'plot_gradcam']
+__all__ = ['cam_layer', 'gradcam', 'as_learner', 'cam_inputs', 'compare_cams', 'plot_gradcam']
 
 # %% ../nbs/09_interpret.ipynb #4e5c0080
 def cam_layer(model:nn.Module, layer=None) -> nn.Module:
@@ -54,23 +54,22 @@ def gradcam(model:nn.Module, xb:torch.Tensor, targets=None, layer=None) -> np.nd
     return np.clip(maps, 0, 1)
 
 # %% ../nbs/09_interpret.ipynb #98498415
-def _as_learner(model):
-    "A `Learner` or a `WiseModel` from a `Learner`, a model, an `export.pkl` / run folder or a `.safetensors` file."
-    if isinstance(model, (Learner, nn.Module)): return model
-    if Path(model).suffix == '.safetensors': return wise_model_from_safetensors(model)
-    return load_exported(model)
+def as_learner(model) -> Learner:
+    "A `Learner` for `model`: a `Learner`, a `WiseModel` (its config's preprocessing), or any saved model (`load_wise_learner`)"
+    if isinstance(model, Learner): return model
+    if isinstance(model, WiseModel):
+        return Learner(inference_dls(model.cfg, device=next(model.parameters()).device), model, loss_func=CrossEntropyLossFlat())
+    if isinstance(model, nn.Module): raise ValueError(f"A {type(model).__name__} says nothing of how to prepare an image: "
+                                                      "pass a `Learner` holding it, or a wisefast model.")
+    return load_wise_learner(model)
 
 def cam_inputs(model, items) -> tuple:
     "(module, normalised batch, display images `(B, H, W, 3)` uint8 in [0, 255], vocab) for `model` on image `items`."
-    m = _as_learner(model)
-    if isinstance(m, Learner):
-        dl = m.dls.test_dl(items, bs=len(items), num_workers=0)
-        xb = dl.one_batch()[0]
-        shown = dl.decode((xb,))[0]
-        return m.model, xb, _to_uint8(shown), list(m.dls.vocab)
-    load = LoadStretched(m.cfg['size'])                      # the training pipeline's loading and stretch
-    x = torch.stack([load(o) for o in items]).float().div(255).to(next(m.parameters()).device)
-    return m, InputNorm(getattr(m, 'norm', [])).to(x.device)(x), _to_uint8(x), getattr(m, 'vocab', None)
+    m = as_learner(model)
+    dl = m.dls.test_dl(items, bs=len(items), num_workers=0)
+    xb = dl.one_batch()[0]
+    shown = dl.decode((xb,))[0]
+    return m.model, xb, _to_uint8(shown), list(m.dls.vocab)
 
 def _to_uint8(x) -> np.ndarray:
     x = torch.as_tensor(x).detach().cpu().float()
@@ -84,7 +83,7 @@ def _name(model, i:int) -> str:
         p = Path(model)
         return p.stem if p.suffix == '.safetensors' else (p if p.is_dir() else p.parent).name
     m = model.model if isinstance(model, Learner) else model
-    return getattr(m, 'cfg', {}).get('head', f'model {i}')
+    return getattr(getattr(m, 'cfg', None), 'head', f'model {i}')
 
 def compare_cams(models, items, names=None, targets=None, layer=None) -> dict:
     "{name: dict(cams, images, preds, probs, vocab)} for each of `models` on the same image `items`."
@@ -94,6 +93,8 @@ def compare_cams(models, items, names=None, targets=None, layer=None) -> dict:
     for name, model in zip(names, models):
         m, xb, shown, vocab = cam_inputs(model, items)
         with torch.no_grad(): probs = torch.softmax(m.eval()(xb).float(), 1).cpu()
+        if targets is not None and not all(0 <= int(t) < probs.shape[1] for t in np.atleast_1d(targets)):
+            raise ValueError(f"target class {targets} is out of range: {name} has {probs.shape[1]} classes (0 to {probs.shape[1] - 1})")
         p, pred = probs.max(1)
         res[name] = dict(cams=gradcam(m, xb, targets, layer), images=shown, preds=pred.tolist(), probs=p.tolist(),
                          vocab=vocab)

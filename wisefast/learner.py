@@ -16,6 +16,7 @@ import fastai.callback.schedule, fastai.callback.fp16, fastai.callback.channelsl
 from .heads import NonNegCallback
 from .preprocess import Preprocess, norm_stats
 from .models import WiseModel, create_wise_model
+from .config import learner_config
 from .recalibration import recalibration_params
 
 # %% auto #0
@@ -46,7 +47,7 @@ def _add_norm(dls, model:WiseModel, arch:str):
     "Normalise inputs with the pretrained weights' own statistics (`vision_learner`'s rule); warn if `dls` normalise otherwise."
     cfg = model.pretrained_cfg
     mean, std = cfg.get('mean'), cfg.get('std')
-    if mean is None or len(mean) != model.cfg['n_in']: return
+    if mean is None or len(mean) != model.cfg.n_in: return
     have = norm_stats(dls)
     if have:
         if not _norm_matches(have, mean, std):
@@ -70,7 +71,7 @@ class ResizeHead(Callback):
         self.seen = id(self.dls)
         if not (len(self.dls.train_ds) or len(self.dls.valid_ds)): return   # an exported `Learner`: no data
         size = tuple(_batch_shape(self.dls)[-2:])
-        if tuple(self.model.cfg.get('size', size)) == size: return
+        if tuple(self.model.cfg.size) == size: return
         self.model.resize(size)
         if self.opt is not None: self._new_opt(self.opt)
 
@@ -103,10 +104,13 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
         raise ValueError("weights= selects torchvision weights in vision_learner; wise_learner builds timm backbones: "
                          "pass pretrained=True (timm's weights) or pretrained='path/to/weights.safetensors'.")
     if n_out is None: n_out = get_c(dls)
-    assert n_out, "`n_out` is not defined, and could not be inferred from the data: pass `n_out=`."
-    if size is None or n_in is None:
-        shape = _batch_shape(dls)
-        size, n_in = size or tuple(shape[-2:]), n_in or shape[1]
+    if not n_out: raise ValueError(f"n_out={n_out}: a classifier needs at least one output, and these DataLoaders name no "
+                                   "classes (fastai's `get_c`): pass n_out= (the number of classes).")
+    shape = _batch_shape(dls) if size is None or n_in is None or (len(dls.train_ds) or len(dls.valid_ds)) else None
+    if shape is not None and n_in is not None and n_in != shape[1]:
+        raise ValueError(f"n_in={n_in} but these DataLoaders give {shape[1]}-channel images: build them to match "
+                         f"(fastai's `PILImageBW` gives 1 channel), or leave n_in out and it follows the data.")
+    if size is None or n_in is None: size, n_in = size or tuple(shape[-2:]), n_in or shape[1]
     model = create_wise_model(arch, n_out, size=size, head=head, pretrained=pretrained, n_in=n_in, pool=pool, ps=ps,
                               flexible=flexible, init=init, y_range=y_range, custom_head=custom_head, cut=cut,
                               concat_pool=concat_pool, lin_ftrs=lin_ftrs, first_bn=first_bn, bn_final=bn_final,
@@ -120,4 +124,6 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
     learn.add_cbs([ResizeHead(), CheckPrecision()])
     if getattr(model[1], 'nonneg', False): learn.add_cb(NonNegCallback())
     if pretrained: learn.freeze()
+    try: model.cfg = learner_config(learn)        # the model carries its preprocessing (`save_weights` says it again)
+    except ValueError: pass                       # DataLoaders a config cannot describe: saving a file will say so
     return learn

@@ -12,14 +12,15 @@ import torch, timm
 from torch import nn
 from timm.layers import to_2tuple
 from fastai.torch_core import apply_init
-from fastai.vision.learner import create_head, cut_model
-from .paper import HEAD_VARIANTS, HEADS, FASTAI_HEAD, DEFAULT_INIT, DEFAULT_PS, PAPER_PS
-from .heads import WiseHead, Sliceable
+from fastai.vision.learner import cut_model
+from .paper import FASTAI_HEAD
+from .heads import WiseHead, Sliceable, head_spec
+from .config import WiseConfig, legacy_config, _timm_kwargs, _tuples
 from .recalibration import add_recalibration
 
 # %% auto #0
 __all__ = ['KERAS_ARCHS', 'BACKBONE_FAMILIES', 'resolve_arch', 'TimmFeatures', 'set_input_size', 'create_timm_body',
-           'feature_map_shape', 'min_image_size', 'WiseModel', 'create_wise_model']
+           'feature_map_shape', 'min_image_size', 'WiseModel', 'check_model', 'create_wise_model']
 
 # %% ../nbs/03_models.ipynb #c7dabc06
 KERAS_ARCHS = {
@@ -226,10 +227,14 @@ def _classifier(head:nn.Module) -> tuple[int, nn.Linear]:
     return found[-1]
 
 class WiseModel(Sliceable, nn.Sequential):
-    "A timm body and a head (`WiseHead`, fastai's or a custom one), with timm's model API and a rebuild `cfg`."
-    def __init__(self, body:nn.Module, head:nn.Module, cfg:dict|None=None):
+    "A timm body and a head (`WiseHead`, fastai's or a custom one), with timm's model API and its `WiseConfig`."
+    def __init__(self, body:nn.Module, head:nn.Module, cfg:WiseConfig):
         super().__init__(body, head)
-        self.cfg = cfg or {}
+        self.cfg = cfg
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if isinstance(self.cfg, dict): self.cfg = legacy_config(self.cfg)     # an export.pkl of wisefast 0.1
 
     def forward_features(self, x): return self[0](x)
     def forward_head(self, x, pre_logits:bool=False):
@@ -258,39 +263,56 @@ class WiseModel(Sliceable, nn.Sequential):
             new = nn.Linear(fc.in_features, num_classes) if num_classes else nn.Identity()
             self[1][i] = new.to(fc.weight.device, fc.weight.dtype)
             apply_init(self[1][i], nn.init.kaiming_normal_)
-        self.cfg['n_out'] = num_classes
+        self.cfg = self.cfg.replace(n_out=num_classes, vocab=None)
 
     def resize(self, size):
         "Rebuild the head (and a fixed-size backbone) for `size` images, weights kept, and record the new size in `cfg`."
         size = to_2tuple(size)
-        try: nf, h, w = feature_map_shape(set_input_size(self[0], size), size, self.cfg.get('n_in', 3))
+        try: nf, h, w = feature_map_shape(set_input_size(self[0], size), size, self.cfg.n_in)
         except (RuntimeError, AssertionError) as e:
-            raise ValueError(f"The {self.cfg.get('arch', 'backbone')} backbone cannot take {size[0]}×{size[1]} images "
+            raise ValueError(f"The {self.cfg.arch} backbone cannot take {size[0]}×{size[1]} images "
                              f"({e}): build a new model for that size with `create_wise_model(size=...)`.") from e
-        if isinstance(self[1], WiseHead): self[1] = self[1].resized((h, w), self.cfg.get('pool'))
-        self.cfg.update(size=size, fmap_size=(h, w))
+        if isinstance(self[1], WiseHead): self[1] = self[1].resized((h, w), self.cfg.pool)
+        self.cfg = self.cfg.replace(size=size, fmap_size=(h, w))
         return self
 
 # %% ../nbs/03_models.ipynb #ab08e6c8
-def _fastai_head(nf, n_out, init, pool, ps, y_range, opts) -> nn.Module:
-    "fastai's `create_head` with `vision_learner`'s defaults and init (`init`: a function; a name: kaiming, fastai's)."
-    if init == 'gap': raise ValueError("init='gap' starts a spatial head as GAP; fastai's head already pools: pass a "
-                                       "function (fastai's `init`, e.g. nn.init.kaiming_normal_, its default) or 'kaiming'.")
-    opts = {k: v for k, v in opts.items() if v is not None}
-    head = create_head(nf, n_out, ps=ps, pool=pool is not False, y_range=y_range, **opts)
+def _custom_head(head:nn.Module, init) -> nn.Module:
+    "`head` initialised with `init` as fastai's `add_head` does (`vision_learner`'s default: kaiming)"
+    if isinstance(init, str) and init != 'kaiming':
+        raise ValueError(f"init={init!r} sets up wisefast's heads; a custom head is initialised by fastai's rule: pass a "
+                         "function (e.g. nn.init.kaiming_normal_, vision_learner's default) or 'kaiming'.")
     apply_init(head, nn.init.kaiming_normal_ if init is None or isinstance(init, str) else init)
     return head
+
+def _fitted_head(body:nn.Module, arch, size, spec, pool, n_in:int, n_out:int=2, **kwargs) -> tuple:
+    "`(feature map shape, WiseHead)` of `spec` on `body` for `size` images; else a `ValueError` naming the smallest size that works"
+    variant = spec.name if spec.spatial != 'fastai' else 'gap'   # fastai's head pools: it needs the map GAP needs
+    pool = None if isinstance(pool, bool) else pool
+    built = _try_head(body, size, variant, pool, n_in, n_out, **kwargs)
+    if built is None:
+        raise ValueError(f"{'×'.join(map(str, to_2tuple(size)))} px images are too small for {resolve_arch(arch)} with "
+                         f"head={spec.name!r}{f', pool={pool}' if pool else ''}: the smallest size that works is "
+                         f"{min_image_size(body, variant, pool, n_in)} px. Use larger images.")
+    return built
+
+def check_model(arch:str, size, heads, pool=None, recalibration:str|None=None, n_in:int=3, **kwargs):
+    "Raise (naming what works) unless each of `heads` builds on `arch` for `size` images: the registry, one backbone, no weights"
+    specs = [head_spec(h)[0] for h in heads]
+    body = create_timm_body(arch, n_in=n_in, size=size, **kwargs)
+    if recalibration: add_recalibration(body, recalibration)
+    for spec in dict.fromkeys(specs): _fitted_head(body, arch, size, spec, pool, n_in)
 
 def create_wise_model(arch:str, # timm name or one of the paper's Keras names
                       n_out:int, # Number of outputs
                       size=224, # Input image size: int or (height, width)
-                      head:str='wise', # `HEAD_VARIANTS` or 'fastai' (fastai's `create_head`)
+                      head:str='wise', # A `HEAD_REGISTRY` name (`head_spec`: 'wise', 'wise:paper', 'fastai', ...)
                       pretrained:bool|str|Path=False, # timm's ImageNet weights (True) or a weights file
                       n_in:int=3, # Input channels
                       pool:int|bool|None=None, # Pre-pool size (default: from the map); fastai's head: pool or not
-                      ps:float|None=None, # Dropout of the heads that have one (default: `DEFAULT_PS`; fastai's head: 0.5)
+                      ps:float|None=None, # Dropout of the heads that have one (default: the head's setting)
                       flexible:bool=False, # Accept other image sizes by adaptive pre-pooling
-                      init=None, # 'gap', 'paper', 'kaiming' or a function (default: `DEFAULT_INIT`; fastai's head: kaiming)
+                      init=None, # 'gap', 'paper', 'kaiming' or a function (default: the head's setting)
                       y_range=None, # End with fastai's `SigmoidRange(*y_range)`
                       custom_head:nn.Module|None=None, # Use this head instead (fastai's `custom_head`)
                       cut=None, # Where to cut the backbone (fastai's `cut`: an index or a function)
@@ -298,35 +320,32 @@ def create_wise_model(arch:str, # timm name or one of the paper's Keras names
                       concat_pool=None, lin_ftrs=None, first_bn=None, bn_final=None, lin_first=None, # fastai's head only
                       **kwargs) -> WiseModel: # Passed to `timm.create_model`
     "Backbone `arch` with a `head` for `size` input images and `n_out` outputs."
-    if head not in HEADS: raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}, or pass custom_head=.")
-    opts = dict(concat_pool=concat_pool, lin_ftrs=lin_ftrs, first_bn=first_bn, bn_final=bn_final, lin_first=lin_first)
-    given = [k for k, v in opts.items() if v is not None]
-    if given and (head != FASTAI_HEAD or custom_head is not None):
-        raise ValueError(f"{', '.join(given)} only apply to fastai's head (head='fastai'); the Wise-SrNet heads take "
+    spec, settings = head_spec(head)
+    opts = {k: v for k, v in dict(concat_pool=concat_pool, lin_ftrs=lin_ftrs, first_bn=first_bn, bn_final=bn_final,
+                                  lin_first=lin_first).items() if v is not None}
+    if opts and (spec.name != FASTAI_HEAD or custom_head is not None):
+        raise ValueError(f"{', '.join(opts)} only apply to fastai's head (head='fastai'); the Wise-SrNet heads take "
                          f"pool=, ps=, init= and y_range=.")
     if isinstance(pool, bool):
-        if pool is False and head != FASTAI_HEAD: raise ValueError(
+        if pool is False and spec.name != FASTAI_HEAD: raise ValueError(
             "pool=False is fastai's 'no pooling': the equivalent Wise-SrNet baseline is head='flatten_fc'.")
-        if head != FASTAI_HEAD: pool = None
-    if ps is None: ps = PAPER_PS if head == FASTAI_HEAD else DEFAULT_PS   # fastai's: `vision_learner`'s 0.5
+        if spec.name != FASTAI_HEAD: pool = None
+    s = spec.settings(ps=ps, init=init)
     body = create_timm_body(arch, pretrained, n_in=n_in, cut=cut, size=size, flexible=flexible, **kwargs)
     if recalibration: add_recalibration(body, recalibration)   # after the weights: the gates start as the identity
     hw = '×'.join(map(str, to_2tuple(size)))
-    variant = head if head in HEAD_VARIANTS else 'gap'          # fastai's head pools: it needs the map GAP needs
-    built = _try_head(body, size, variant, None if isinstance(pool, bool) else pool, n_in, n_out, ps=ps,
-                      flexible=flexible, init=DEFAULT_INIT if init is None else init, y_range=y_range)
-    if built is None:
-        raise ValueError(f"{hw} px images are too small for {resolve_arch(arch)} with head={head!r}"
-                         f"{f', pool={pool}' if pool else ''}: the smallest size that works is "
-                         f"{min_image_size(body, variant, pool, n_in)} px. Use larger images.")
-    (nf, h, w), hd = built
-    if custom_head is not None: hd, head = custom_head, 'custom'
-    elif head == FASTAI_HEAD: hd = _fastai_head(nf, n_out, init, pool, ps, y_range, opts)
-    elif (h, w) == (1, 1) and head not in ('gap', 'gap_dp'):
+    (nf, h, w), hd = _fitted_head(body, arch, size, spec, pool, n_in, n_out, ps=s['ps'], flexible=flexible,
+                                  init='gap' if spec.spatial == 'fastai' else s['init'], y_range=y_range)
+    if custom_head is not None: hd = _custom_head(custom_head, init)
+    elif spec.spatial == 'fastai': hd = spec.build(nf, n_out, (h, w), pool=pool, ps=s['ps'], init=s['init'], y_range=y_range, **opts)
+    elif (h, w) == (1, 1) and spec.spatial != 'gap':
         warnings.warn(f"{resolve_arch(arch)} gives a 1×1 feature map for {hw} px images: the {head!r} head has no "
                       f"spatial information to weigh. Use larger images (a stride-32 backbone needs 64 px for 2×2).")
-    cfg = dict(arch=resolve_arch(arch), n_out=n_out, size=to_2tuple(size), head=head, n_in=n_in, pool=pool, ps=ps,
-               flexible=flexible, init=init if isinstance(init, str) else None, y_range=y_range, fmap_size=(h, w), nf=nf,
-               **({'recalibration': recalibration} if recalibration else {}),
-               **{k: opts[k] for k in given})
+    recorded = {k: v for k, v in kwargs.items() if _timm_kwargs({k: _tuples(v)})}
+    unrecorded = (['head'] if custom_head is not None else []) + (['cut'] if callable(cut) else []) + \
+                 [k for k in kwargs if k not in recorded]
+    cfg = WiseConfig(arch=resolve_arch(arch), n_out=n_out, size=to_2tuple(size), head='custom' if custom_head is not None
+                     else spec.name, n_in=n_in, pool=pool, ps=s['ps'], init=s['init'] if isinstance(s['init'], str) else None,
+                     flexible=flexible, y_range=y_range, recalibration=recalibration, cut=None if callable(cut) else cut,
+                     head_opts=opts, timm_kwargs=recorded, fmap_size=(h, w), nf=nf, unrecorded=tuple(unrecorded))
     return WiseModel(body, hd, cfg)

@@ -23,7 +23,7 @@ HEADS = (*HEAD_VARIANTS, FASTAI_HEAD)
 HEAD_INITS = ('gap', 'paper', 'kaiming')
 RECALIBRATION_KINDS = ('ms_sar', 'se')   # gates inside the backbone (`wisefast.recalibration`)
 DEFAULT_INIT = 'gap'
-SCHEDULES = ('staircase', 'one_cycle')   # `compare_heads`: the paper's, fastai's `fit_one_cycle`
+SCHEDULES = ('staircase', 'one_cycle', 'fine_tune')   # `compare_heads`: the paper's, fastai's `fit_one_cycle` and `fine_tune`
 PAPER_PS, DEFAULT_PS = 0.5, 0.
 
 # %% ../nbs/00_paper.ipynb #a0e1c00a
