@@ -1,15 +1,18 @@
 """MS-SAR and SE inside the backbone: what they cost, and what they do for a GAP or a Wise-SrNet head on CPU.
 
-    python benchmarks/recalibration.py --part overhead      # parameters, FLOPs, training-step time (a few minutes)
+    python benchmarks/recalibration.py --part overhead      # parameters, FLOPs, training and inference steps (minutes)
     python benchmarks/recalibration.py --part study         # Fashion-MNIST, 3 seeds (about 25 min on 1 CPU thread)
     python benchmarks/recalibration.py --smoke              # every code path in a minute; writes nothing
 
 **Overhead.** ResNet-50 and DenseNet-121 (timm, 1000 classes) plain, with timm's SE and with MS-SAR in every residual
 block / dense layer (`add_recalibration`): parameters, and the multiply-adds of the convolutions and matrix products
 of one 224 px image (PyTorch's `FlopCounterMode`; it does not count element-wise work such as the gates' sigmoid and
-product, which the step time includes). Training-step time: forward, backward and an SGD step on a batch of `--bs` images of
-`--step-size` px, one torch thread, the three models interleaved `--repeats` times; ratios against the plain
-backbone, measured side by side within each repeat (medians over repeats).
+product, which the step times include). Step times on a batch of `--bs` images of `--step-size` px, one torch thread:
+a training step (forward, backward and an SGD step) and an inference step (eval-mode forward under `no_grad`), the
+three models interleaved `--repeats` times, in each memory format of `--memory-formats`: `contiguous` (NCHW, as timm
+creates a model) and `channels_last` (model and batch converted alike for all three; what `wise_learner` trains in,
+its `WiseDL` making channels-last batches). Ratios against the plain backbone, measured side by side within each
+repeat (medians over repeats).
 
 **Study.** Fashion-MNIST (the full dataset when installed, else the sample shipped with wisefast) at `--size` px,
 `--n-train` images per class, scored on the whole test split; from scratch, fastai's `fit_one_cycle(--epochs)` at
@@ -33,6 +36,52 @@ def _command(): return ' '.join(['python benchmarks/recalibration.py', *map(shle
 def _name(kind): return kind or 'none'
 
 # ------------------------------------------------------------------------------------------------------------ overhead
+MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
+NOTES = """### Notes: what was tried to make MS-SAR cheap
+
+Measured during development (December 2026) as in the table above: training step and inference step / plain, the
+median of 11 interleaved repeats, ResNet-50 then DenseNet-121, with the module as it was (the formula through
+autograd, kept as `ReferenceMSSAR` in `tests/test_recalibration.py`) and each change in the same run. The machine was
+a 2-core CPU shared with two other single-threaded jobs (load average 4-6) for every measurement here and in the
+table: ratios are side by side within each repeat, but absolute times are inflated and ratios move by a few hundredths
+between runs (SE: 1.07-1.14× on ResNet-50 across runs).
+
+A profile of the old module on one ResNet-50 layer-1 map (8×256×28×28, forward and backward, one thread) put the time
+in the depthwise kernels (their backward above all), the average pool and its backward (2.5 ms each on NCHW maps: on
+this CPU, NCHW pooling, upsampling and depthwise kernels run 5-10× slower than channels-last), a dozen full-map
+multiplications and additions (broadcasting the per-channel terms, accumulating gradients), the upsampling and
+`sigmoid`'s backward: each a separate pass over memory, most into newly allocated tensors.
+
+| change, one at a time | ResNet-50 train | DenseNet-121 train | ResNet-50 inference | DenseNet-121 inference |
+|---|---|---|---|---|
+| 1. channels-last models, all three alike (old module) | 1.48 → 1.34× | 1.18 → 1.17× | 1.64 → 1.30× | 1.23 → 1.17× |
+| 2. the coarse scale at its own resolution, the per-channel terms added there, the upsampling as an in-place addition into the map's 2×2 blocks; still through autograd (channels-last) | 1.34 → 1.45× (worse) | 1.17 → 1.20× (worse) | 1.30 → 1.25× | 1.17 → 1.16× |
+| 3. 2 with a hand-written backward (`_Gate`, what `MSSAR` now does; channels-last) | 1.34 → 1.23× | 1.17 → 1.18× (no gain) | 1.30 → 1.21× | 1.17 → 1.15× |
+| 4. channels-last inside the gate in NCHW models (part of `_Gate`) | 1.48 → 1.27× | 1.18 → 1.15× | 1.64 → 1.36× | 1.23 → 1.18× |
+
+- 2 did not help training: autograd's backward of a broadcasting addition into a view reduces over strided blocks
+  and copies, slower than the upsampling it replaced. It is kept inside 3, whose backward adds into the blocks itself.
+- 3: the gate is one in-place `sigmoid_` and one `addcmul` (`2·x·σ(z)`, the 2 as its scalar); the backward computes
+  `2·dy·x·σ'(z)` in two passes (`sigmoid_backward` in place), one depthwise backward per scale, the pooling's and
+  the mean's backward added into the 2×2 blocks in place, `2·dy·σ(z)` last, and it keeps `x`, `σ(z)` and the pooled
+  map, not autograd's intermediates. One gate on a layer-1 map, forward and backward, interleaved: about half the
+  time (1.6-2.0× faster across runs, e.g. 26 → 13 ms channels-last).
+- 4: the four conversions (input, output, gradient in and out) cost about as much as the gate's own passes.
+- `torch.compile` of the element-wise gate (inductor, CPU): 14.5 s to compile one shape, then 2.5 ms against 1.1 ms
+  eager on a layer-1 map and 43 µs against 7 µs on a DenseNet map (8×32×7×7). Not used.
+- One depthwise call for both scales (the pooled map zero-padded to the full size and concatenated along channels):
+  one gate on 8×32×7×7 0.61 → 0.59 ms, on 8×32×28×28 1.64 → 2.27 ms, on 8×1024×7×7 2.7 → 7.9 ms. Not used.
+
+**The targets (training step ≤ 1.10× on ResNet-50, ≤ 1.05× on DenseNet-121) are not met**; the best is the table's
+MS-SAR rows, channels-last. What is left, from a profile of whole training steps: on ResNet-50 about 2.4 ms forward
+and 4.7 ms backward per gate on average (16 gates), about nine passes over each full-resolution map (6.4 MB on
+layer 1) and one depthwise kernel forward and backward per scale; in isolation the depthwise kernels alone take about
+20 ms per step and the passes about 30 ms, about 1.10× before any overhead, and inside the model each op runs slower
+than alone (tensors freshly allocated, caches cold). On DenseNet-121, 58 gates on maps of 32 channels, each gate's
+four oneDNN depthwise calls cost at least about 35 µs (forward) and 90 µs (backward) each, even on 3×3 maps: 0.25 ms
+a gate, 15 ms a step, which is all that 1.05× allows (SE's whole gate: about 0.3 ms).
+"""
+
 def _model(arch, kind, **kw):
     import timm
     from wisefast.recalibration import add_recalibration
@@ -45,6 +94,7 @@ def macs(model, size) -> float:
     return fc.get_total_flops() / 2
 
 def step_time(model, x, y) -> float:
+    "Seconds of one training step: forward, backward and an SGD step"
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     model.train()
     t = time.perf_counter()
@@ -52,28 +102,51 @@ def step_time(model, x, y) -> float:
     loss.backward(); opt.step(); opt.zero_grad()
     return time.perf_counter() - t
 
+def inference_time(model, x) -> float:
+    "Seconds of one eval-mode forward under `no_grad`"
+    model.eval()
+    t = time.perf_counter()
+    with torch.no_grad(): model(x)
+    return time.perf_counter() - t
+
+def _ratio(times, base) -> str:
+    r = [t / b for t, b in zip(times, base)]
+    return f"{statistics.median(r):.2f}× ({min(r):.2f}–{max(r):.2f})"
+
+def step_rows(arch, models, fmt, a) -> list:
+    "Training- and inference-step times of `models` in memory format `fmt`, interleaved `a.repeats` times"
+    models = {k: m.to(memory_format=MEMORY_FORMATS[fmt]) for k, m in models.items()}
+    x = torch.rand(a.bs, 3, a.step_size, a.step_size).contiguous(memory_format=MEMORY_FORMATS[fmt])
+    y = torch.randint(0, 1000, (a.bs,))
+    for m in models.values(): step_time(m, x, y); inference_time(m, x)      # warm-up
+    train, infer = ({k: [] for k in models} for _ in range(2))
+    for _ in range(a.repeats):
+        for k, m in models.items(): train[k].append(step_time(m, x, y))
+        for k, m in models.items(): infer[k].append(inference_time(m, x))
+    return [{'backbone': arch, 'memory format': fmt, 'recalibration': _name(k),
+             'train step (s)': f"{statistics.median(train[k]):.3f}", 'train step / plain': _ratio(train[k], train[None]),
+             'inference (s)': f"{statistics.median(infer[k]):.3f}", 'inference / plain': _ratio(infer[k], infer[None])}
+            for k in models]
+
 def overhead(a) -> str:
-    rows = []
+    size_rows, time_rows = [], []
     for arch in a.archs:
         models = {k: _model(arch, k) for k in KINDS}
         base_p, base_f = sum(p.numel() for p in models[None].parameters()), macs(models[None], 224)
-        x, y = torch.rand(a.bs, 3, a.step_size, a.step_size), torch.randint(0, 1000, (a.bs,))
-        for m in models.values(): step_time(m, x, y)                # warm-up
-        times = {k: [] for k in KINDS}
-        for _ in range(a.repeats):
-            for k, m in models.items(): times[k].append(step_time(m, x, y))
         for k, m in models.items():
             p, f = sum(q.numel() for q in m.parameters()), macs(m, 224)
-            ratios = [t / b for t, b in zip(times[k], times[None])]
-            rows.append({'backbone': arch, 'recalibration': _name(k), 'parameters': f"{p / 1e6:.2f} M",
-                         'extra parameters': f"{100 * (p - base_p) / base_p:+.1f}%", 'GMACs (224 px)': f"{f / 1e9:.3f}",
-                         'extra MACs': f"{100 * (f - base_f) / base_f:+.1f}%",
-                         'train step (s)': f"{statistics.median(times[k]):.3f}",
-                         'step time / plain': f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"})
-            print(rows[-1], flush=True)
-    return (f"## Overhead\n\nTraining step: batch of {a.bs} at {a.step_size} px, {a.repeats} interleaved repeats, "
-            f"{a.threads} torch thread(s); the ratio is the median of per-repeat ratios (range in brackets).\n\n"
-            f"{pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)}\n\nReproduce: `{_command()}`\n")
+            size_rows.append({'backbone': arch, 'recalibration': _name(k), 'parameters': f"{p / 1e6:.2f} M",
+                              'extra parameters': f"{100 * (p - base_p) / base_p:+.1f}%",
+                              'GMACs (224 px)': f"{f / 1e9:.3f}", 'extra MACs': f"{100 * (f - base_f) / base_f:+.1f}%"})
+        for fmt in a.memory_formats:
+            time_rows += step_rows(arch, models, fmt, a)
+            for r in time_rows[-len(KINDS):]: print(r, flush=True)
+    table = lambda rows: pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    return (f"## Overhead\n\n{table(size_rows)}\n\nStep times: batch of {a.bs} at {a.step_size} px, {a.repeats} "
+            f"interleaved repeats, {a.threads} torch thread(s); a training step is forward, backward and an SGD step, an "
+            f"inference step an eval-mode forward under `no_grad`; `channels_last`: model and batch converted alike for "
+            f"all three. The ratio is the median of per-repeat ratios (range in brackets).\n\n{table(time_rows)}\n\n"
+            f"Reproduce: `{_command()}`\n\n{NOTES}")
 
 # --------------------------------------------------------------------------------------------------------------- study
 def study_run(dls, test, backbone, recalibration, head, epochs) -> dict:
@@ -113,12 +186,13 @@ def main(argv=None):
     p.add_argument('--bs', type=int, default=8)
     p.add_argument('--step-size', type=int, default=112)
     p.add_argument('--repeats', type=int, default=7)
+    p.add_argument('--memory-formats', default='contiguous,channels_last', help=f"of {', '.join(MEMORY_FORMATS)}")
     p.add_argument('--heads', default='gap,wise')
     add_study_args(p, n_train=300, epochs=10, size=64)
     a = p.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     torch.set_num_threads(a.threads)
-    a.archs, a.heads = a.archs.split(','), a.heads.split(',')
+    a.archs, a.heads, a.memory_formats = a.archs.split(','), a.heads.split(','), a.memory_formats.split(',')
     if a.smoke:
         a.archs, a.bs, a.step_size, a.repeats = ['resnet18', 'densenet121'], 2, 32, 1
         a.seeds, a.epochs, a.n_train, a.n_test, a.n_valid = 1, 1, 5, 5, 20

@@ -17,10 +17,15 @@ def full_fashion_mnist():
     try: return fashion_mnist_path(sample=False)
     except FileNotFoundError: pytest.skip(FULL_DATA_HELP)
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """`from fastai.vision.all import *` brings fastcore's `test_eq`, `test_fail`, ... into test modules: not tests.
-    Tests that need the full Fashion-MNIST get the `full_data` mark (`pytest -m full_data` runs just them)."""
+    Tests that need the full Fashion-MNIST get the `full_data` mark (`pytest -m full_data` runs just them). The
+    `extended` suite (more timm families, repeated crash checks: tens of minutes) runs only when asked for,
+    `pytest -m extended` or `WISEFAST_EXTENDED=1`."""
     def ours(i): return not getattr(getattr(i, 'function', None), '__module__', 'tests').startswith(('fastcore', 'fastai'))
     items[:] = [i for i in items if ours(i)]
+    extended = 'extended' in (config.getoption('markexpr') or '') or os.environ.get('WISEFAST_EXTENDED')
     for i in items:
         if 'full_fashion_mnist' in getattr(i, 'fixturenames', ()): i.add_marker(pytest.mark.full_data)
+        if 'extended' in i.keywords and not extended:
+            i.add_marker(pytest.mark.skip(reason="the extended suite (tens of minutes): `pytest -m extended` runs it"))

@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/callbacks.html.md"""
 
 # %% ../nbs/04a_callbacks.ipynb #c04a0004
 from __future__ import annotations
-import contextlib, ctypes, os, pickle, random, re, shutil, tempfile
+import contextlib, ctypes, errno, os, pickle, random, re, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -22,8 +22,8 @@ from fastai.torch_core import get_model, rank_distrib, set_seed
 from .config import learner_config
 
 # %% auto #0
-__all__ = ['TRAINING_CBS', 'atomic_file', 'write_atomic', 'savefig_atomic', 'atomic_folder', 'CheckpointCallback', 'EpochSeed',
-           'HistoryLogger', 'plot_history']
+__all__ = ['TRAINING_CBS', 'atomic_file', 'write_atomic', 'savefig_atomic', 'remove_stale', 'atomic_folder', 'run_lock',
+           'CheckpointCallback', 'EpochSeed', 'HistoryLogger', 'plot_history']
 
 # %% ../nbs/04a_callbacks.ipynb #c04a0008
 def _umask() -> int:
@@ -31,13 +31,24 @@ def _umask() -> int:
     m = os.umask(0o22); os.umask(m)
     return m
 
+def _out_of_space(e:Exception, path) -> bool:
+    "Whether writing `path` failed for want of space (`torch.save` says only 'unexpected pos')"
+    if getattr(e, 'errno', None) == errno.ENOSPC: return True
+    try: return shutil.disk_usage(Path(path).parent).free < 1 << 20
+    except OSError: return False
+
 @contextlib.contextmanager
 def atomic_file(path, mode:str='wb'):
     "fastcore's `atomic_save`, on disk before the rename, with the permissions `open` gives: a kill leaves the old file or the new one, whole"
-    with atomic_save(path, mode) as f:
-        yield f
-        f.flush(); os.fsync(f.fileno())
-        os.chmod(f.name, 0o666 & ~_umask())                 # a temporary file is private (0600): not what `open` makes
+    try:
+        with atomic_save(path, mode, prefix=f'.{Path(path).name}.tmp-{os.getpid()}-') as f:   # `remove_stale` knows them
+            yield f
+            f.flush(); os.fsync(f.fileno())
+            os.chmod(f.name, 0o666 & ~_umask())             # a temporary file is private (0600): not what `open` makes
+    except (OSError, RuntimeError) as e:
+        if not _out_of_space(e, path): raise
+        raise OSError(errno.ENOSPC, f"No space left on device writing {path}: free some space and run again (the file it "
+                                    "replaces, if any, is intact)") from e
 
 def write_atomic(path, text:str) -> Path:
     "Write `text` to `path` atomically (`atomic_file`): a reader never sees half a file, a kill leaves the old one"
@@ -56,6 +67,18 @@ def _alive(pid:int) -> bool:
     except PermissionError: pass
     return True
 
+_STALE = re.compile(r'\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-\w+')   # `atomic_file`'s and `atomic_folder`'s temporaries
+
+def remove_stale(folder) -> list:
+    "Remove what writers killed in `folder` left (temporary files and folders of processes no longer running); return them"
+    gone = []
+    for p in Path(folder).glob('.*'):
+        m = _STALE.fullmatch(p.name)
+        if m and not _alive(int(m['pid'])):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
 def _exchange(a:Path, b:Path) -> bool:
     "Swap folders `a` and `b` in one step (Linux's `renameat2(RENAME_EXCHANGE)`); False where the system cannot"
     try: return ctypes.CDLL(None, use_errno=True).renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0
@@ -67,9 +90,7 @@ def atomic_folder(dest):
     dest = Path(dest)
     if dest.exists() and not dest.is_dir(): raise NotADirectoryError(f"{dest} is a file, not a folder: pass another path")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for old in dest.parent.glob(f'.{dest.name}.*-*-*'):    # what a killed writer left: `.<name>.tmp-<pid>-<random>`
-        m = re.fullmatch(rf'\.{re.escape(dest.name)}\.(?:tmp|old)-(\d+)-\w+', old.name)
-        if m and not _alive(int(m[1])): shutil.rmtree(old, ignore_errors=True)
+    remove_stale(dest.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-{os.getpid()}-', dir=dest.parent))
     try:
         yield tmp
@@ -79,6 +100,29 @@ def atomic_folder(dest):
             old = tmp.with_name(tmp.name.replace('.tmp-', '.old-', 1))
             os.rename(dest, old); os.rename(tmp, dest); tmp = old
     finally: shutil.rmtree(tmp, ignore_errors=True)         # the old folder, or an unfinished new one
+
+@contextlib.contextmanager
+def run_lock(folder):
+    "Hold `folder` for one run (a `filelock`): another run into it refuses at once, naming this one's PID; a killed run holds nothing"
+    from filelock import FileLock, Timeout
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir(): raise NotADirectoryError(f"{folder} is a file, not a folder: pass another one")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(folder/'.wisefast.lock', timeout=0)
+        lock.acquire()
+    except Timeout:
+        pid = folder/'.wisefast.pid'
+        raise FileExistsError(f"{folder} is in use by another wisefast run (PID {pid.read_text().strip() if pid.exists() else '?'}): "
+                              "wait for it to end, or pass another folder") from None
+    except OSError as e: raise PermissionError(f"cannot write to {folder} ({e.strerror}): pass a folder you can write to") from None
+    try:
+        write_atomic(folder/'.wisefast.pid', str(os.getpid()))
+        remove_stale(folder); remove_stale(folder/'models') if (folder/'models').is_dir() else None
+        yield folder
+    finally:
+        (folder/'.wisefast.pid').unlink(missing_ok=True)
+        lock.release()
 
 # %% ../nbs/04a_callbacks.ipynb #d5626093
 def _safe_load(file, device):

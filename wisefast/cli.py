@@ -16,7 +16,7 @@ from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, SCHEDULES, RECALIBRATION_KI
 __all__ = ['USER_ERRORS', 'QUICK_JOB', 'RUN_FILES', 'COMMANDS', 'CLIError', 'ArgumentParser', 'int_at_least', 'positive_float',
            'n_per_class', 'run_command', 'add_recipe_args', 'train_parser', 'train_config', 'load_data', 'train',
            'train_main', 'recipe_main', 'predict_parser', 'image_files', 'predict_batches', 'predict', 'predict_main',
-           'compare_parser', 'compare_main', 'gradcam_parser', 'gradcam_main', 'main']
+           'compare_parser', 'compare_main', 'gradcam_parser', 'gradcam_main', 'demo_parser', 'demo_main', 'main']
 
 # %% ../nbs/10_cli.ipynb #c1e0a001
 class CLIError(Exception):
@@ -442,12 +442,54 @@ def gradcam_main(argv=None) -> int:
     print(f"Grad-CAM figure of {len(models)} model(s) on {len(items)} image(s): {a.out}")
     if bad: raise CLIError(f"{len(bad)} file(s) are not readable images, left out: {', '.join(map(str, bad[:5]))}", code=1)
 
+# %% ../nbs/10_cli.ipynb #2d1adc5d
+def demo_parser() -> argparse.ArgumentParser:
+    "Arguments of `wisefast demo`"
+    p = ArgumentParser(prog='wisefast demo', description="Serve a web page on this machine to try models on your "
+        "images: each model's top classes, its Grad-CAM map and what its card says, side by side (needs "
+        "`pip install 'wisefast[demo]'`). With --space, write the page as a Hugging Face Space folder instead.")
+    p.add_argument('models', nargs='+', metavar='MODEL', help="one model, or two to compare side by side, as `wisefast "
+                   "predict` takes them (run folders, .safetensors files, Hub folders or ids, checkpoints, exports)")
+    p.add_argument('--names', help="comma-separated column titles, one per model (default: each run folder's or file's name)")
+    p.add_argument('--examples', nargs='+', metavar='IMAGE', help="example images or folders to click (default: the "
+                   "model folder's examples/, else one Fashion-MNIST image per class)")
+    p.add_argument('--top', type=int_at_least(1), default=5, help="classes shown per model (default: 5)")
+    p.add_argument('--host', default='127.0.0.1', help="address to serve on (default: 127.0.0.1, this machine only; "
+                   "0.0.0.0 opens the page to your network)")
+    p.add_argument('--port', type=int_at_least(1), help="port (default: 7860, or the next free one)")
+    p.add_argument('--max-file-size', type=positive_float, default=10., metavar='MB', help="largest upload, MB (default: 10)")
+    p.add_argument('--threads', type=int_at_least(1), default=1, help="torch CPU threads (default: 1, a ResNet-18's answer in "
+                   "a fraction of a second, and no slow-down when other work shares the CPU; more can help a large model)")
+    p.add_argument('--space', metavar='FOLDER', help="write a folder that runs as a Hugging Face Space (the models, "
+                   "examples, app.py, requirements.txt) instead of serving the page")
+    return p
+
+def demo_main(argv=None) -> int:
+    "`wisefast demo`: serve the models' page on this machine, or write it as a Space folder"
+    from wisefast.load import model_source
+    a = demo_parser().parse_args(argv)
+    for m in a.models: model_source(m)                      # a wrong path says so before anything loads
+    names = a.names.split(',') if a.names else None
+    if names and len(names) != len(a.models): raise CLIError(f"--names gives {len(names)} names for {len(a.models)} models")
+    if a.space:
+        from wisefast.demo import save_space
+        folder = save_space(a.models, a.space, names=names, examples=a.examples)
+        print(f"Space folder: {folder} (`python {folder/'app.py'}` serves it here; upload it as a Gradio Space to share it)")
+        return
+    os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'       # this process only: no usage analytics from gradio
+    import torch
+    from wisefast.demo import demo, launch_demo
+    torch.set_num_threads(a.threads)                      # two threads on a busy 2-core CPU: 17× slower (benchmarks/demo_latency.py)
+    app = demo(a.models, names=names, examples=a.examples, k=a.top)
+    launch_demo(app, port=a.port, host=a.host, max_file_size=int(a.max_file_size*1e6))
+
 # %% ../nbs/10_cli.ipynb #14e16246
 COMMANDS = {
     'train':   (train_main, "train a model (no arguments: a quick CPU demo on Fashion-MNIST)"),
     'predict': (predict_main, "classify images with an exported model"),
     'compare': (compare_main, "train several heads with everything else equal; table, curves, exported models"),
     'gradcam': (gradcam_main, "Grad-CAM maps of trained models on some images"),
+    'demo':    (demo_main, "a web page to try models on your images: top classes, Grad-CAM, side by side"),
 }
 
 # %% ../nbs/10_cli.ipynb #89d15dc7

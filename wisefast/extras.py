@@ -1,4 +1,4 @@
-"""The features that need a package the core does not: Kaggle downloads, Grad-CAM, ONNX, multi-process training.
+"""The features that need a package the core does not: Kaggle downloads, Grad-CAM, ONNX, multi-process training, the web demo.
 
 Docs: https://wisefast.github.io/wisefast/extras.html.md"""
 
@@ -13,7 +13,7 @@ __all__ = ['EXTRAS', 'require']
 
 # %% ../nbs/00_extras.ipynb #c00e0006
 EXTRAS = dict(kaggle=('kaggle',), gradcam=('grad-cam',), onnx=('onnx', 'onnxscript', 'onnxruntime'),
-              distributed=('accelerate',))
+              distributed=('accelerate',), demo=('gradio',))
 
 def require(module:str, extra:str, feature:str):
     "Import `module` for `feature`; if it is missing, an `ImportError` that names the wisefast `extra` to install"

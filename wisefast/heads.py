@@ -11,18 +11,21 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 import torch.nn.functional as F
+import torch.fx._symbolic_trace as _fx
 from fastcore.basics import store_attr, listify, patch
 from fastai.callback.core import Callback
-from fastai.layers import SigmoidRange
+from fastai.layers import SigmoidRange, Flatten
 from fastai.torch_core import init_default, apply_init
 from fastai.vision.learner import create_head
 from timm.layers import to_2tuple
 from .paper import HEAD_FIGURES, FASTAI_HEAD, HEAD_INITS, DEFAULT_INIT, DEFAULT_PS, PAPER_PS
 
+fx_tracing = getattr(_fx, 'is_fx_symbolic_tracing', _fx.is_fx_tracing)   # fx's symbolic tracing (not torch.export's)
+
 # %% auto #0
-__all__ = ['HEAD_SETTINGS', 'HEAD_REGISTRY', 'SPATIAL_GAIN', 'HeadSpec', 'head_spec', 'Sliceable', 'prepool_size', 'Prepool',
-           'WeightedPool', 'DepthwiseConv', 'WiseHead', 'fastai_head', 'num_params', 'nonneg_params', 'nonneg_',
-           'NonNegCallback', 'add_nonneg_hook']
+__all__ = ['fx_tracing', 'HEAD_SETTINGS', 'HEAD_REGISTRY', 'SPATIAL_GAIN', 'HeadSpec', 'head_spec', 'Sliceable', 'prepool_size',
+           'Prepool', 'WeightedPool', 'DepthwiseConv', 'WiseHead', 'fastai_head', 'num_params', 'nonneg_params',
+           'nonneg_', 'NonNegCallback', 'add_nonneg_hook']
 
 # %% ../nbs/00_heads.ipynb #e9fdc010
 HEAD_SETTINGS = ('default', 'paper')
@@ -109,12 +112,23 @@ class Prepool(nn.Module):
                              f"pool sizes that work are {ok}; use a larger input image or a smaller `pool=`.")
 
     def forward(self, x):
-        hw = tuple(x.shape[-2:])
-        if hw == self.fmap_size: return F.avg_pool2d(x, self.pool) if self.pool > 1 else x
-        if self.flexible: return F.adaptive_avg_pool2d(x, self.grid)
-        h, w = self.fmap_size
-        raise ValueError(f"This head was built for a {h}×{w} feature map but got {hw[0]}×{hw[1]}: build it with "
-                         f"fmap_size={hw} (e.g. `wise_learner` on DataLoaders of that image size) or with flexible=True.")
+        if self._other_size(x): return F.adaptive_avg_pool2d(x, self.grid)
+        return F.avg_pool2d(x, self.pool) if self.pool > 1 else x
+
+    def _other_size(self, x):
+        "Whether `x` is a map of another size than the head's (`flexible` only; else an error); fx traces the built size"
+        if not torch.jit.is_scripting():
+            if fx_tracing(): return False
+            self._check(tuple(x.shape[-2:]))
+        other = x.shape[-2] != self.fmap_size[0] or x.shape[-1] != self.fmap_size[1]
+        torch._assert(self.flexible or not other, "the feature map is not the size this head was built for")
+        return other
+
+    def _check(self, hw):
+        if hw != self.fmap_size and not self.flexible:
+            raise ValueError(f"This head was built for a {self.fmap_size[0]}×{self.fmap_size[1]} feature map but got "
+                             f"{hw[0]}×{hw[1]}: build it with fmap_size={hw} (e.g. `wise_learner` on DataLoaders of that "
+                             f"image size) or with flexible=True.")
 
     def extra_repr(self): return f"fmap_size={self.fmap_size}, pool={self.pool}, grid={self.grid}, flexible={self.flexible}"
 
@@ -133,7 +147,6 @@ SPATIAL_GAIN = 0.1   # the depthwise kernel's learning-rate multiplier for every
 
 def _scaled(p:torch.Tensor, gain:torch.Tensor) -> torch.Tensor:
     "`gain·p`, with the gradient to `p` passed through unscaled (`p`'s learning rate × `gain` for SGD and Adam alike)"
-    if not (p.requires_grad and torch.is_grad_enabled()): return p * gain
     return p * gain + (p - p.detach()) * (1 - gain)            # value gain·p (the second term is exactly 0), gradient 1
 
 class DepthwiseConv(nn.Conv2d):
@@ -146,7 +159,9 @@ class DepthwiseConv(nn.Conv2d):
     @property
     def kernel(self) -> torch.Tensor: "The kernel as applied, `gain·weight`."; return self.weight * self.gain
 
-    def forward(self, x): return self._conv_forward(x, _scaled(self.weight, self.gain), _scaled(self.bias, self.gain))
+    def forward(self, x):
+        b = self.bias
+        return self._conv_forward(x, _scaled(self.weight, self.gain), None if b is None else _scaled(b, self.gain))
 
     def _load_from_state_dict(self, sd, prefix, *args, **kwargs):
         if prefix + 'weight' in sd and prefix + 'gain' not in sd:     # saved before the gain: weights as applied
@@ -211,7 +226,9 @@ class WiseHead(Sliceable, nn.Sequential):
         self._init_fc()
 
     def forward(self, x, pre_logits:bool=False):
-        if x.ndim != 4: raise ValueError(f"WiseHead expects an unpooled (B, C, H, W) feature map, got shape {tuple(x.shape)}")
+        if not torch.jit.is_scripting():
+            if not fx_tracing() and x.ndim != 4:
+                raise ValueError(f"WiseHead expects an unpooled (B, C, H, W) feature map, got shape {tuple(x.shape)}")
         x = self.flatten(self.spatial(self.pool(x)))
         return x if pre_logits else self.act(self.fc(self.drop(x)))
 
@@ -226,6 +243,8 @@ def fastai_head(nf:int, n_out:int, init='kaiming', pool:bool|None=True, ps:float
                                                   "(fastai's `init`, e.g. nn.init.kaiming_normal_, its default) or 'kaiming'.")
     opts = {k: v for k, v in opts.items() if v is not None}
     head = create_head(nf, n_out, ps=ps, pool=pool is not False, y_range=y_range, **opts)
+    for i, m in enumerate(head):                               # fastai's `Flatten` wraps its output: not scriptable
+        if isinstance(m, Flatten) and not m.full: head[i] = nn.Flatten()
     apply_init(head, nn.init.kaiming_normal_ if init is None or isinstance(init, str) else _check_init(init))
     return head
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from fastai.learner import Learner
-from fastai.losses import CrossEntropyLossFlat
 from .extras import require
 from .models import WiseModel
-from .load import inference_dls, load_wise_learner
+from .load import inference_learner, load_wise_learner
 from .callbacks import savefig_atomic
 
 def _cam(module:str=''):
@@ -33,7 +32,7 @@ def cam_layer(model:nn.Module, layer=None) -> nn.Module:
         except AttributeError as e:
             names = [n for n, _ in model.named_children()]
             raise ValueError(f"No module {layer!r} in the model ({e}); use a dotted name such as '0' (the backbone) or "
-                             f"'0.layer4'. Top-level modules: {names}.") from None
+                             f"'0.model.layer4'. Top-level modules: {names}.") from None
     if isinstance(model, nn.Sequential) and len(model) == 2: return model[0]
     raise ValueError(f"{type(model).__name__} is not a (body, head) model: pass the target layer with `layer=`.")
 
@@ -57,8 +56,7 @@ def gradcam(model:nn.Module, xb:torch.Tensor, targets=None, layer=None) -> np.nd
 def as_learner(model) -> Learner:
     "A `Learner` for `model`: a `Learner`, a `WiseModel` (its config's preprocessing), or any saved model (`load_wise_learner`)"
     if isinstance(model, Learner): return model
-    if isinstance(model, WiseModel):
-        return Learner(inference_dls(model.cfg, device=next(model.parameters()).device), model, loss_func=CrossEntropyLossFlat())
+    if isinstance(model, WiseModel): return inference_learner(model)
     if isinstance(model, nn.Module): raise ValueError(f"A {type(model).__name__} says nothing of how to prepare an image: "
                                                       "pass a `Learner` holding it, or a wisefast model.")
     return load_wise_learner(model)

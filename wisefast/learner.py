@@ -9,18 +9,20 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 import numpy as np
+from torch import nn
 from fastai.basics import Learner, Callback, defaults, Adam, get_c
 from fastai.metrics import top_k_accuracy
 from fastai.vision.learner import default_split
 import fastai.callback.schedule, fastai.callback.fp16, fastai.callback.channelslast   # `fit_one_cycle`, `lr_find`, `to_fp16`, `to_channelslast` on `Learner`, as after `vision_learner`
 from .heads import NonNegCallback
 from .preprocess import Preprocess, norm_stats
-from .models import WiseModel, create_wise_model
+from .models import WiseModel, create_wise_model, _timm_model
 from .config import learner_config
 from .recalibration import recalibration_params
 
 # %% auto #0
-__all__ = ['top5_accuracy', 'recalibrated_split', 'ResizeHead', 'CheckPrecision', 'wise_learner']
+__all__ = ['CONTIGUOUS_FAMILIES', 'top5_accuracy', 'recalibrated_split', 'ResizeHead', 'ContiguousBatches', 'memory_format_cbs',
+           'CheckPrecision', 'wise_learner']
 
 # %% ../nbs/03a_learner.ipynb #f4c9b063
 def top5_accuracy(inp, targ, axis:int=-1):
@@ -45,7 +47,7 @@ def _norm_matches(have:list, mean, std) -> bool:
 
 def _add_norm(dls, model:WiseModel, arch:str):
     "Normalise inputs with the pretrained weights' own statistics (`vision_learner`'s rule); warn if `dls` normalise otherwise."
-    cfg = model.pretrained_cfg
+    cfg = model[0].pretrained_cfg                             # the weights' own statistics
     mean, std = cfg.get('mean'), cfg.get('std')
     if mean is None or len(mean) != model.cfg.n_in: return
     have = norm_stats(dls)
@@ -85,6 +87,19 @@ class ResizeHead(Callback):
         for p, s in getattr(old, 'state', {}).items():
             if id(p) in kept: new.state[p] = s
 
+CONTIGUOUS_FAMILIES = ('FastVit',)   # timm classes whose CPU kernels crash on channels-last input (benchmarks/channels_last.py)
+
+class ContiguousBatches(Callback):
+    "Contiguous input batches on the CPU (`WiseDL` collates them channels-last), for `CONTIGUOUS_FAMILIES`"
+    order = -25   # before the model sees them
+    def before_batch(self):
+        self.learn.xb = tuple(x.contiguous() if getattr(x, 'ndim', 0) == 4 and x.device.type == 'cpu' else x for x in self.xb)
+
+def memory_format_cbs(model:nn.Module) -> list:
+    "`[ContiguousBatches()]` for a model of `CONTIGUOUS_FAMILIES`, else nothing"
+    body = model[0] if isinstance(model, WiseModel) else model
+    return [ContiguousBatches()] if type(_timm_model(body)).__name__ in CONTIGUOUS_FAMILIES else []
+
 class CheckPrecision(Callback):
     "Say so when mixed precision was asked for (`to_fp16`) on a device where fastai's `MixedPrecision` does nothing."
     def before_fit(self):
@@ -121,7 +136,7 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
                     metrics=metrics, path=path, model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn,
                     moms=moms)
     learn.opt_func_chosen = opt_func is not None   # else `fit_staircase` trains with the paper's SGD
-    learn.add_cbs([ResizeHead(), CheckPrecision()])
+    learn.add_cbs([ResizeHead(), CheckPrecision(), *memory_format_cbs(model)])
     if getattr(model[1], 'nonneg', False): learn.add_cb(NonNegCallback())
     if pretrained: learn.freeze()
     try: model.cfg = learner_config(learn)        # the model carries its preprocessing (`save_weights` says it again)

@@ -18,13 +18,14 @@ from fastai.basics import Learner, CrossEntropyLossFlat, accuracy, IndexSplitter
 from fastai.learner import load_learner
 from .config import WiseConfig, legacy_config, learner_config
 from .models import WiseModel, create_wise_model
+from .learner import memory_format_cbs
 from .data import wise_dblock, ItemFile
 from .preprocess import Preprocess
 from .callbacks import _safe_load
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'EXPORT_NAME', 'model_source', 'read_config', 'load_exported', 'load_wise_model',
-           'resolve_pretrained', 'inference_dls', 'load_wise_learner', 'load_weights']
+           'resolve_pretrained', 'inference_dls', 'inference_learner', 'load_wise_learner', 'load_weights']
 
 # %% ../nbs/06_load.ipynb #a1219109
 CONFIG_NAME, WEIGHTS_NAME, EXPORT_NAME = 'config.json', 'model.safetensors', 'export.pkl'
@@ -210,13 +211,18 @@ def inference_dls(cfg:WiseConfig, bs:int=64, device=None):
         Image.fromarray(np.zeros((*cfg.size, 3), np.uint8)).save(blank)
         return dblock.dataloaders([blank], bs=bs, num_workers=0, device=device).new_empty()
 
+def inference_learner(model:WiseModel, bs:int=64, device=None) -> Learner:
+    "A `Learner` for `model` that prepares images as its config says (`inference_dls`), for `predict` and `get_preds`"
+    device = device or next(model.parameters()).device
+    return Learner(inference_dls(model.cfg, bs, device), model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
+                   cbs=memory_format_cbs(model))
+
 def load_wise_learner(source, cpu:bool|None=None, revision:str|None=None, bs:int=64) -> Learner:
     "A `Learner` for the model saved in `source` (any kind, see `model_source`), preparing images as it was trained to see them"
     device = 'cpu' if (cpu if cpu is not None else not torch.cuda.is_available()) else 'cuda'
     kind, path = model_source(source)
     if kind == 'export': return load_exported(path, cpu=device == 'cpu')
-    model = load_wise_model(source, device, revision)
-    return Learner(inference_dls(model.cfg, bs, device), model, loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+    return inference_learner(load_wise_model(source, device, revision), bs, device)
 
 # %% ../nbs/06_load.ipynb #5e1d0a11
 def load_weights(learn_or_model, path, strict:bool=True):

@@ -14,7 +14,7 @@ from timm.layers import to_2tuple
 from fastai.torch_core import apply_init
 from fastai.vision.learner import cut_model
 from .paper import FASTAI_HEAD
-from .heads import WiseHead, Sliceable, head_spec
+from .heads import WiseHead, Sliceable, head_spec, fx_tracing
 from .config import WiseConfig, legacy_config, _timm_kwargs, _tuples
 from .recalibration import add_recalibration
 
@@ -73,14 +73,16 @@ def _layout(model:nn.Module, size, n_in:int=3) -> tuple[str, bool]:
 
 class TimmFeatures(nn.Module):
     "timm `model`'s unpooled features as a `(B, C, H, W)` map, whatever their layout (`fmt`, as timm reports it)."
+    __jit_unused_properties__ = ['pretrained_cfg']
     def __init__(self, model:nn.Module, fmt:str='NCHW',
-                 headless:bool=True): # `model(x)` gives the unpooled features (`reset_classifier(0, '')`), with its head's norms
+                 headless:bool=True, # `model(x)` gives the unpooled features (`reset_classifier(0, '')`), with its head's norms
+                 feat_size=(1, 1)): # The token grid at the size the model was built for (what TorchScript and fx trace)
         super().__init__()
-        self.model, self.fmt, self.headless = model, fmt, headless
+        self.model, self.fmt, self.headless, self.feat_size = model, fmt, headless, to_2tuple(feat_size)
         self.num_prefix_tokens = getattr(model, 'num_prefix_tokens', 0) if fmt == 'NLC' else 0
 
     @property
-    def pretrained_cfg(self) -> dict: return self.model.pretrained_cfg
+    def pretrained_cfg(self) -> dict: return getattr(self.model, 'pretrained_cfg', {}) or {}
 
     def grid(self, hw) -> tuple[int, int]:
         "Rows and columns of patch tokens for an `hw` image: the patch embedding's, else the last stage's reduction."
@@ -94,12 +96,25 @@ class TimmFeatures(nn.Module):
         if self.fmt == 'NHWC': return out.permute(0, 3, 1, 2)
         if self.fmt != 'NLC': return out
         out = out[:, self.num_prefix_tokens:]
-        h, w = self.grid(x.shape[-2:])
-        if h * w != out.shape[1]:
-            raise ValueError(f"{type(self.model).__name__} gives {out.shape[1]} patch tokens for a {x.shape[-2]}×"
-                             f"{x.shape[-1]} image, not the {h}×{w} grid of its patch embedding: wisefast cannot lay them "
-                             f"out; every head needs that grid: pick a family that works (`wisefast.models.BACKBONE_FAMILIES`).")
+        h, w = self.feat_size
+        if not torch.jit.is_scripting():
+            if not fx_tracing(): h, w = self._grid_of(x, out.shape[1])   # eager: any size the model takes
         return out.transpose(1, 2).reshape(out.shape[0], out.shape[2], h, w)
+
+    def _grid_of(self, x, n:int) -> tuple[int, int]:
+        "The grid of `x`'s `n` patch tokens; an error if they do not lay out on the patch embedding's grid"
+        h, w = self.grid(x.shape[-2:])
+        if h * w != n:
+            raise ValueError(f"{type(self.model).__name__} gives {n} patch tokens for a {x.shape[-2]}×{x.shape[-1]} image, "
+                             f"not the {h}×{w} grid of its patch embedding: wisefast cannot lay them out; every head "
+                             f"needs that grid: pick a family that works (`wisefast.models.BACKBONE_FAMILIES`).")
+        return h, w
+
+    def _load_from_state_dict(self, sd, prefix, *args, **kwargs):
+        "A state dict of wisefast 0.1, whose bodies of maps were the timm model itself (`0.conv1.weight`, not `0.model.conv1.weight`)"
+        if not any(k.startswith(prefix + 'model.') for k in sd):
+            for k in [k for k in sd if k.startswith(prefix)]: sd[prefix + 'model.' + k[len(prefix):]] = sd.pop(k)
+        super()._load_from_state_dict(sd, prefix, *args, **kwargs)
 
 def _timm_model(body:nn.Module) -> nn.Module: return body.model if isinstance(body, TimmFeatures) else body
 
@@ -111,6 +126,7 @@ def set_input_size(body:nn.Module, size):
     "Build `body` for `size` images if timm built it for one size (`fixed_input_size`: ViT, Swin, MaxViT, ...)."
     m = _timm_model(body)
     if _fixed(m) and hasattr(m, 'set_input_size'): m.set_input_size(img_size=to_2tuple(size))   # others (LeViT) cannot
+    if isinstance(body, TimmFeatures) and body.fmt == 'NLC': body.feat_size = body.grid(to_2tuple(size))
     return body
 
 def _create(name:str, pretrained, **kw) -> nn.Module:
@@ -156,13 +172,13 @@ def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=N
     except (RuntimeError, AssertionError) as e:
         raise ValueError(f"timm cannot build {name} for {size} px images ({e}): use larger images, or the size "
                          f"it was designed for ({model.pretrained_cfg.get('input_size')}).") from e
-    body = model if fmt == 'NCHW' and headless else TimmFeatures(model, fmt, headless)
-    if cut is None: return body
-    if body is not model: raise ValueError(f"cut= needs a backbone whose modules give an (B, C, H, W) map in order; "
-                                           f"{name}'s features are {fmt}: leave cut=None.")
-    cfg, body = body.pretrained_cfg, cut_model(body, cut)
-    body.pretrained_cfg = cfg                                  # the input statistics the weights expect
-    return body
+    if cut is not None:
+        if fmt != 'NCHW' or not headless: raise ValueError(f"cut= needs a backbone whose modules give an (B, C, H, W) "
+                                                           f"map in order; {name}'s features are {fmt}: leave cut=None.")
+        cfg, model = model.pretrained_cfg, cut_model(model, cut)
+        model.pretrained_cfg = cfg                             # the input statistics the weights expect
+    body = TimmFeatures(model, fmt, headless)                  # `.model`, as fastai's `TimmBody`
+    return set_input_size(body, size if size is not None else probe) if fmt == 'NLC' else body
 
 
 # %% ../nbs/03_models.ipynb #4508e7c2
@@ -228,29 +244,59 @@ def _classifier(head:nn.Module) -> tuple[int, nn.Linear]:
 
 class WiseModel(Sliceable, nn.Sequential):
     "A timm body and a head (`WiseHead`, fastai's or a custom one), with timm's model API and its `WiseConfig`."
+    __jit_unused_properties__ = ['pretrained_cfg', 'default_cfg', 'num_features', 'head_hidden_size', 'num_classes',
+                                 'feature_info']
     def __init__(self, body:nn.Module, head:nn.Module, cfg:WiseConfig):
         super().__init__(body, head)
-        self.cfg = cfg
+        self.cfg, self._fc = cfg, None
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if isinstance(self.cfg, dict): self.cfg = legacy_config(self.cfg)     # an export.pkl of wisefast 0.1
+        self.__dict__.setdefault('_fc', None)
+
+    def _fc_slot(self) -> tuple[int, int]:
+        "`(index, input width)` of the final layer of a head that is not a `WiseHead` (kept when it is removed)"
+        if self._fc is None: i, fc = _classifier(self[1]); self._fc = (i, fc.in_features)
+        return self._fc
 
     def forward_features(self, x): return self[0](x)
     def forward_head(self, x, pre_logits:bool=False):
         if isinstance(self[1], WiseHead): return self[1](x, pre_logits=pre_logits)
-        return self[1][:_classifier(self[1])[0]](x) if pre_logits else self[1](x)
+        return self[1][:self._fc_slot()[0]](x) if pre_logits else self[1](x)
+    def forward_intermediates(self, x, *args, **kwargs):
+        "timm's `forward_intermediates` of the backbone (e.g. `indices=1, intermediates_only=True`: the last stage's map)"
+        return _timm_model(self[0]).forward_intermediates(x, *args, **kwargs)
+    def set_grad_checkpointing(self, enable:bool=True): _timm_model(self[0]).set_grad_checkpointing(enable)
 
     @property
-    def pretrained_cfg(self) -> dict: return getattr(self[0], 'pretrained_cfg', {}) or {}
+    def feature_info(self) -> list: return getattr(_timm_model(self[0]), 'feature_info', [])
+    @property
+    def num_features(self) -> int: return self.cfg.nf                    # timm's meaning: the backbone's channels
+    @property
+    def head_hidden_size(self) -> int:
+        "The width of the head's pre-logits features (`forward_head(x, pre_logits=True)`)"
+        return self[1].num_features if isinstance(self[1], WiseHead) else self._fc_slot()[1]
+    @property
+    def num_classes(self) -> int:
+        fc = self.get_classifier()
+        return fc.out_features if isinstance(fc, nn.Linear) else 0
+
+    @property
+    def pretrained_cfg(self) -> dict:
+        "timm's description of this model: the backbone's, with this model's input size, classifier and first convolution"
+        c, cfg = self.cfg, dict(self[0].pretrained_cfg) if hasattr(self[0], 'pretrained_cfg') else {}
+        out = {**cfg, 'input_size': (c.n_in, *c.size), 'fixed_input_size': not c.flexible, 'pool_size': c.fmap_size,
+               'num_classes': self.num_classes, 'classifier': '1.fc' if isinstance(self[1], WiseHead) else f'1.{self._fc_slot()[0]}'}
+        if isinstance(self[0], TimmFeatures) and c.cut is None and 'cut' not in c.unrecorded and cfg.get('first_conv'):
+            fc = cfg['first_conv']
+            out['first_conv'] = f'0.model.{fc}' if isinstance(fc, str) else tuple(f'0.model.{o}' for o in fc)
+        if len(c.norm) == 1 and not c.norm[0]['bgr'] and len(c.norm[0]['mean']) == c.n_in:   # what the model is fed
+            out.update(mean=tuple(c.norm[0]['mean']), std=tuple(c.norm[0]['std']))
+        return out
     default_cfg = pretrained_cfg
-    @property
-    def num_features(self) -> int:
-        return self[1].num_features if isinstance(self[1], WiseHead) else _classifier(self[1])[1].in_features
-    @property
-    def num_classes(self) -> int: return self[1].n_out if isinstance(self[1], WiseHead) else self.get_classifier().out_features
 
-    def get_classifier(self) -> nn.Module: return self[1].fc if isinstance(self[1], WiseHead) else _classifier(self[1])[1]
+    def get_classifier(self) -> nn.Module: return self[1].fc if isinstance(self[1], WiseHead) else self[1][self._fc_slot()[0]]
 
     def reset_classifier(self, num_classes:int, global_pool=None):
         "A new final layer for `num_classes` outputs (timm's API; 0 gives the pre-logits features)."
@@ -259,9 +305,9 @@ class WiseModel(Sliceable, nn.Sequential):
                              "or use `forward_features` for the unpooled map.")
         if isinstance(self[1], WiseHead): self[1].reset(num_classes)
         else:
-            i, fc = _classifier(self[1])
-            new = nn.Linear(fc.in_features, num_classes) if num_classes else nn.Identity()
-            self[1][i] = new.to(fc.weight.device, fc.weight.dtype)
+            (i, width), p = self._fc_slot(), next(self[1].parameters())
+            new = nn.Linear(width, num_classes) if num_classes else nn.Identity()
+            self[1][i] = new.to(p.device, p.dtype)
             apply_init(self[1][i], nn.init.kaiming_normal_)
         self.cfg = self.cfg.replace(n_out=num_classes, vocab=None)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 from timm.layers import SEModule
 from .paper import RECALIBRATION_KINDS
 from timm.models.resnet import BasicBlock, Bottleneck
@@ -34,18 +35,19 @@ class MSSAR(nn.Module):
                                              bias=False) for _ in self.scales)
         self.glob = nn.Parameter(torch.zeros(1, channels, 1, 1)) if global_context else None
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        self.gate = DoubledSigmoid()
         for conv in self.local: nn.init.zeros_(conv.weight)   # the gate starts at exactly 1
 
-    def importance(self, x):
-        "The importance value of every neuron, before the gate: the cues of every scale, summed"
-        z = self.bias if self.glob is None else self.bias + self.glob * x.mean((2, 3), keepdim=True)
-        for s, conv in zip(self.scales, self.local):
-            z = z + (conv(x) if s == 1 else     # a coarser scale: pooled, weighed, and back to each position it covers
-                     F.interpolate(conv(F.avg_pool2d(x, s, ceil_mode=True)), size=x.shape[-2:], mode='nearest'))
-        return z
+    def _args(self, x): return (x, self.bias, self.glob, self.scales, *(conv.weight for conv in self.local))
 
-    def forward(self, x): return x * self.gate(self.importance(x))
+    def importance(self, x):
+        "The importance value of every neuron, before the gate: the cues of every scale, summed (channels-last)"
+        return _importance(*self._args(x.contiguous(memory_format=torch.channels_last)))[0]
+
+    def forward(self, x):
+        "`x·2σ(importance(x))`"
+        if torch.is_grad_enabled(): return _Gate.apply(*self._args(x))
+        xc = x.contiguous(memory_format=torch.channels_last)
+        return _product(xc, self.importance(xc).sigmoid_(), 2).contiguous(memory_format=_memory_format(x))
 
 def se_module(channels:int, rd_ratio:float=1/16) -> SEModule:
     "timm's `SEModule` with the `2·sigmoid` gate, its last layer at zero: it starts as the identity, as `MSSAR` does"
@@ -54,6 +56,76 @@ def se_module(channels:int, rd_ratio:float=1/16) -> SEModule:
     return se
 
 RECALIBRATIONS = dict(zip(RECALIBRATION_KINDS, (MSSAR, se_module)))
+
+# %% ../nbs/00_recalibration.ipynb #55cb2c03
+def _memory_format(x):
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+
+def _product(a, b, scale): return torch.addcmul(a.new_zeros(()), a, b, value=scale)   # scale·a·b in one pass
+
+def _blocks(t, s):
+    "`t` `(B, C, H, W)` seen as `(B, C, H/s, s, W/s, s)`, its s×s blocks; None where `s` does not divide `H` and `W`"
+    B, C, H, W = t.shape
+    return t.view(B, C, H // s, s, W // s, s) if H % s == 0 and W % s == 0 else None
+
+def _add_upsampled(z, a, s:int, size):
+    "`z + a`, `a` at 1/`s` of `size` repeated to `size` (nearest); in place in `z` where it can"
+    if z is None: return a if s == 1 else F.interpolate(a, size=size, mode='nearest')
+    if (blocks := _blocks(z, s)) is not None: blocks.add_(a[:, :, :, None, :, None]); return z
+    return z.add_(F.interpolate(a, size=size, mode='nearest'))
+
+def _importance(x, bias, glob, scales, *weights):
+    "`MSSAR.importance` of channels-last `x`, each scale at its own resolution; and the pooled maps and means it used"
+    means = None if glob is None else x.mean((2, 3), keepdim=True)
+    per_channel = bias if glob is None else torch.addcmul(bias, glob, means)
+    pooled = [F.avg_pool2d(x, s, ceil_mode=True) if s > 1 else x for s in scales]
+    z = None
+    for s, p, w in sorted(zip(scales, pooled, weights), key=lambda t: t[0]):    # the full-resolution term first
+        a = F.conv2d(p, w, padding=w.shape[-1] // 2, groups=w.shape[0])
+        if s == max(scales): a.add_(per_channel)                                  # where the map is smallest
+        z = _add_upsampled(z, a, s, x.shape[-2:])
+    return z, pooled, means
+
+class _Gate(torch.autograd.Function):
+    "`x·2σ(z)`, `z` from `_importance`, channels-last; a backward that passes over the map as few times as it can"
+    @staticmethod
+    def forward(ctx, x, bias, glob, scales, *weights):
+        x = x.as_subclass(torch.Tensor)       # ops on fastai's `TensorImage` return views, which an output must not be
+        xc = x.contiguous(memory_format=torch.channels_last)
+        z, pooled, means = _importance(xc, bias, glob, scales, *weights)
+        sig = z.sigmoid_()
+        ctx.scales, ctx.memory_format = scales, _memory_format(x)
+        ctx.save_for_backward(xc, sig, means, glob, *pooled, *weights)
+        return _product(xc, sig, 2).contiguous(memory_format=ctx.memory_format)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, sig, means, glob, *rest = ctx.saved_tensors
+        scales, n = ctx.scales, len(ctx.scales)
+        dy = dy.contiguous(memory_format=torch.channels_last)
+        dz = _product(dy, x, 2)
+        torch.ops.aten.sigmoid_backward.grad_input(dz, sig, grad_input=dz)       # times σ'(z), in place
+        dx, dws, coarse = None, [], []
+        for s, p, w in zip(scales, rest[:n], rest[n:]):
+            da = dz if s == 1 else torch.ops.aten.upsample_nearest2d_backward(dz, x.shape[-2:], p.shape, None, None)
+            if s == max(scales): dper_channel = da.sum((2, 3), keepdim=True)
+            dp, dw, _ = torch.ops.aten.convolution_backward(da, p, w, None, [1, 1], [w.shape[-1] // 2] * 2, [1, 1],
+                                                            False, [0, 0], w.shape[0], [True, True, False])
+            dws.append(dw)
+            if s > 1: coarse.append((s, dp))
+            else: dx = dp if dx is None else dx.add_(dp)
+        if dx is None: dx = torch.zeros_like(x)
+        dmeans = None if glob is None else _product(dper_channel, glob, 1 / x.shape[-2:].numel())   # at every position
+        for s, dp in coarse:                                       # the average pool's backward, with the mean's share
+            if (blocks := _blocks(dx, s)) is not None:
+                dp = dp.div_(s * s) if dmeans is None else torch.add(dmeans, dp, alpha=1 / (s * s))
+                blocks.add_(dp[:, :, :, None, :, None]); dmeans = None
+            else: dx.add_(torch.ops.aten.avg_pool2d_backward(dp, x, [s, s], [s, s], [0, 0], True, True, None))
+        if dmeans is not None: dx.add_(dmeans)
+        dx.addcmul_(dy, sig, value=2)
+        dglob = None if glob is None else (dper_channel * means).sum(0, keepdim=True)
+        return dx.contiguous(memory_format=ctx.memory_format), dper_channel.sum(0, keepdim=True), dglob, None, *dws
 
 # %% ../nbs/00_recalibration.ipynb #fc695b62
 def _sites(model:nn.Module) -> list:
