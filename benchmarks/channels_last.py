@@ -70,7 +70,7 @@ def main(argv=None):
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     if not a.smoke:
-        from wisefast.callbacks import write_atomic
+        from wisefast.files import write_atomic
         from wisefast.experiments import results_markdown
         cmd = ' '.join(['python benchmarks/channels_last.py', *(argv if argv is not None else sys.argv[1:])])
         write_atomic(RESULTS/'channels_last.md', f"# Channels-last batches on a CPU\n\n{__doc__.split(chr(10) * 2, 2)[2].strip()}"

@@ -112,7 +112,7 @@ def main():
     p.add_argument('--note', default='', help='a sentence on the machine, added to the report (e.g. what else ran)')
     a = p.parse_args()
     warnings.simplefilter('ignore')
-    from wisefast.callbacks import write_atomic
+    from wisefast.files import write_atomic
     from wisefast.export import save_weights
     from wisefast.load import load_wise_learner
     from wisefast.models import create_wise_model

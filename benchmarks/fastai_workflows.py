@@ -19,10 +19,12 @@ same seed (same data order, same body init): `gap`, fastai's `create_head`, the 
 - `staircase`: the paper's SGD (0.045, momentum 0.9, ×0.94 every 2 epochs), `learn.fit_staircase(n)`, from scratch.
 
 **Throughput.** `--n-images` Fashion-MNIST PNGs in class folders, resnet10t at 64 px, batches of 64, one torch
-thread, fastai's default DataLoader workers; images per second over one training epoch (train phase only) of
-`wise_dls` + `wise_learner`, of `ImageDataLoaders` + `vision_learner`, and of the wise model's forward + backward on
-in-memory tensors (the compute limit, in its faster memory format; also with PyTorch's foreach AdamW step),
-interleaved, `--repeats` times.
+thread, fastai's default DataLoader workers (or `--workers`); images per second over one training epoch (train phase
+only, fastai's Adam) of `wise_dls` + `wise_learner`, of `ImageDataLoaders` + `vision_learner`, and of the model's own
+step on an in-memory batch: forward, loss, backward and the learner's own optimiser (`learn.create_opt()`), in each
+memory format; for reference also with PyTorch's foreach AdamW, and without a step; interleaved, `--repeats` times.
+Each learner's epoch is split into the wait for the first batch, the time between steps, the steps and the end.
+`--profile` prints where one wise_learner epoch spends this process's time (cProfile).
 """
 import argparse, contextlib, io, json, os, platform, random, shlex, statistics, sys, tempfile, time, warnings
 from pathlib import Path
@@ -251,85 +253,140 @@ def workflows_markdown(df, info, a) -> str:
     return '\n'.join(lines)
 
 # ----------------------------------------------------------------------------------------------------------- throughput
+WISE, FASTAI = 'wise_learner', 'vision_learner'
+OWN = "model's own step: forward + backward + fastai's Adam (the learner's optimiser)"
+ADAMW, FB = "forward + backward + PyTorch's AdamW (foreach)", 'forward + backward'
+
+def png_folder(d, n_images:int) -> int:
+    "`n_images` Fashion-MNIST training images (as many of each class) as PNG files in class folders of `d`; how many"
+    from PIL import Image
+    from wisefast.datasets import load_fashion_mnist, FASHION_MNIST_CLASSES
+    xs, ys = load_fashion_mnist()['train']
+    idx = split_indices(ys, n_images // 10, 0, 0)[0]
+    for i in idx:
+        f = Path(d)/FASHION_MNIST_CLASSES[ys[i]].replace('/', '-')/f'{i}.png'
+        f.parent.mkdir(exist_ok=True); Image.fromarray(xs[i]).save(f)
+    return len(idx)
+
+def epoch_parts():
+    "A callback timing one epoch's train phase: the wait for the first batch, the time between steps, the steps, the end"
+    from fastai.callback.core import Callback
+    class EpochParts(Callback):
+        order = -100                        # first in every event: its step is the learner's step with every callback
+        def before_train(self): self.t0 = self.last = time.perf_counter(); self.gaps, self.steps = [], []
+        def before_batch(self):
+            if self.training: self.t = time.perf_counter(); self.gaps.append(self.t - self.last)
+        def after_batch(self):
+            if self.training: self.last = time.perf_counter(); self.steps.append(self.last - self.t)
+        def after_train(self):
+            self.secs = time.perf_counter() - self.t0
+            self.parts = dict(first=self.gaps[0], gaps=sum(self.gaps[1:]), steps=sum(self.steps),
+                              end=self.secs - sum(self.gaps) - sum(self.steps), step=statistics.median(self.steps))
+    return EpochParts()
+
+def fit_rate(learn) -> tuple:
+    "`(images/s, parts)` of one epoch's train phase (data loading included, validation not): `learn.fit(1, 1e-4)`"
+    cb = epoch_parts()
+    with quiet(), learn.no_bar(): learn.fit(1, 1e-4, cbs=cb)
+    return len(learn.dls.train) * learn.dls.train.bs / cb.secs, cb.parts
+
+def step_rate(learn, x, y, n:int, opt='learner') -> float:
+    """Images/s of `n` training steps of `learn`'s model on the in-memory batch `(x, y)`: forward, `learn.loss_func`,
+    backward and `opt`: 'learner' (the learner's own, as `fit` makes it), an optimiser, or `None` (no step)"""
+    model = learn.model.train()
+    if opt == 'learner': learn.create_opt(); learn.opt.set_hypers(lr=1e-4); opt = learn.opt
+    t = time.perf_counter()
+    for _ in range(n):
+        learn.loss_func(model(x), y).backward()
+        if opt is not None: opt.step()
+        (opt or model).zero_grad()
+    return n * len(x) / (time.perf_counter() - t)
+
 def throughput(a):
-    from fastai.vision.all import Callback, ImageDataLoaders, Resize, vision_learner
+    from fastai.vision.all import ImageDataLoaders, Resize, vision_learner
     from wisefast.data import wise_dls
     from wisefast.learner import wise_learner
-    from wisefast.datasets import load_fashion_mnist, FASHION_MNIST_CLASSES
-    from PIL import Image
     torch.set_num_threads(1)
-    xs, ys = load_fashion_mnist()['train']
-    res = {'wise_learner': [], 'vision_learner': [], 'forward+backward, contiguous': [],
-           'forward+backward, channels-last': [], 'forward+backward+AdamW (torch, foreach), channels-last': []}
     with tempfile.TemporaryDirectory() as d:
-        per = a.n_images // 10
-        idx = split_indices(ys, per, 0, 0)[0]
-        for i in idx:
-            f = Path(d)/FASHION_MNIST_CLASSES[ys[i]].replace('/', '-')/f'{i}.png'
-            f.parent.mkdir(exist_ok=True); Image.fromarray(xs[i]).save(f)
+        n_images = png_folder(d, a.n_images)
         with quiet():
-            wdls = wise_dls(d, size=a.size, bs=64, augment=False, valid_pct=0.05, seed=0)
-            fdls = ImageDataLoaders.from_folder(d, valid_pct=0.05, seed=0, item_tfms=Resize(a.size, method='squish'), bs=64)
+            wdls = wise_dls(d, size=a.size, bs=64, augment=False, valid_pct=0.05, seed=0, num_workers=a.workers)
+            fdls = ImageDataLoaders.from_folder(d, valid_pct=0.05, seed=0, item_tfms=Resize(a.size, method='squish'), bs=64,
+                                                num_workers=a.workers)
             wl = wise_learner(wdls, a.arch, pretrained=False)
             vl = vision_learner(fdls, a.arch, pretrained=False)
-        n_train = len(wdls.train) * 64
-        model = wl.model
-        x = torch.rand(64, 3, a.size, a.size); y = torch.randint(0, 10, (64,))
-        def limit(fmt, step=False):
-            "the model alone: forward + backward (+ an optimizer step) on one in-memory batch, as many times as `fit`"
-            opt = torch.optim.AdamW(model.parameters(), 1e-4, foreach=True)
-            xx = x.contiguous(memory_format=fmt)
-            model.train()                                    # as in `fit` (which leaves it in eval mode)
-            t = time.perf_counter()
-            for _ in range(len(wdls.train)):
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(model(xx), y).backward()
-                if step: opt.step()
-            return n_train / (time.perf_counter() - t)
-        def fit(learn):
-            "images/s of one epoch's train phase (data loading included, validation not)"
-            class Timer(Callback):
-                order = -100
-                def before_train(self): self.t0 = time.perf_counter()
-                def after_train(self): self.secs = time.perf_counter() - self.t0
-            timer = Timer()
-            with quiet(), learn.no_bar(): learn.fit(1, 1e-4, cbs=timer)
-            return len(learn.dls.train) * learn.dls.train.bs / timer.secs
-        fit(wl); fit(vl); limit(torch.contiguous_format)                       # warm-up: workers, allocator, caches
+        n = len(wdls.train)
+        y = torch.randint(0, 10, (64,))
+        x = {f: torch.rand(64, 3, a.size, a.size).contiguous(memory_format=m)
+             for f, m in (('channels-last', torch.channels_last), ('contiguous', torch.contiguous_format))}
+        adamw = torch.optim.AdamW(wl.model.parameters(), 1e-4, foreach=True)
+        runs = {WISE: lambda: fit_rate(wl), FASTAI: lambda: fit_rate(vl),
+                **{f"{OWN}, {f}": (lambda f=f: step_rate(wl, x[f], y, n)) for f in x},
+                f"{ADAMW}, channels-last": lambda: step_rate(wl, x['channels-last'], y, n, adamw),
+                f"{FB}, channels-last": lambda: step_rate(wl, x['channels-last'], y, n, None)}
+        for fn in runs.values(): fn()                                    # warm-up: workers, allocator, caches
+        if a.profile: profile_epoch(wl)
+        res, parts = {k: [] for k in runs}, {WISE: [], FASTAI: []}
         for r in range(a.repeats):
-            res['wise_learner'].append(fit(wl))
-            res['vision_learner'].append(fit(vl))
-            res['forward+backward, contiguous'].append(limit(torch.contiguous_format))
-            res['forward+backward, channels-last'].append(limit(torch.channels_last))
-            res['forward+backward+AdamW (torch, foreach), channels-last'].append(limit(torch.channels_last, step=True))
+            for k, fn in runs.items():
+                v = fn()
+                if k in parts: v, p = v; parts[k].append(p)
+                res[k].append(v)
             print(f"repeat {r + 1}: " + ', '.join(f"{k} {v[-1]:.0f}" for k, v in res.items()) + " images/s", flush=True)
-    return res, dict(n_images=len(idx), n_train=n_train, workers=wdls.train.fake_l.num_workers)
+    return res, dict(n_images=n_images, n_train=n * 64, workers=wdls.train.fake_l.num_workers, parts=parts,
+                     load=os.getloadavg()[0])
+
+def profile_epoch(learn, top:int=25):
+    "Print the functions taking the most time in one `fit_rate(learn)` epoch of this process (cProfile)"
+    import cProfile, pstats
+    pr = cProfile.Profile()
+    pr.runcall(fit_rate, learn)
+    pstats.Stats(pr).sort_stats('tottime').print_stats(top)
 
 def throughput_markdown(res, info, a) -> str:
     med = {k: statistics.median(v) for k, v in res.items()}
-    fmt = max(('forward+backward, contiguous', 'forward+backward, channels-last'), key=med.get)   # the faster format
-    vl = [w / v for w, v in zip(res['wise_learner'], res['vision_learner'])]       # ratios within each repeat
-    lim = [w / l for w, l in zip(res['wise_learner'], res[fmt])]
-    r_vl, r_lim = statistics.median(vl), statistics.median(lim)
-    rng = lambda rs: f"repeats {min(rs):.2f}–{max(rs):.2f}"
+    own = [k for k in res if k.startswith(OWN)]
+    limit = [max(vs) for vs in zip(*(res[k] for k in own))]           # the faster memory format, in each repeat
+    ratio = lambda k, base: [w / b for w, b in zip(res[k], base)]      # within each repeat
+    rs = {'vl': ratio(WISE, res[FASTAI]), 'own': ratio(WISE, limit), 'adamw': ratio(WISE, res[f"{ADAMW}, channels-last"]),
+          'opt': [o / w for o, w in zip(limit, res[f"{ADAMW}, channels-last"])]}
+    m = {k: statistics.median(v) for k, v in rs.items()}
+    rng = lambda k: f"repeats {min(rs[k]):.2f}–{max(rs[k]):.2f}"
     rows = '\n'.join(f"| {k} | {med[k]:.0f} | {', '.join(f'{v:.0f}' for v in vs)} |" for k, vs in res.items())
+    def part_row(name, key, ms=False):
+        cells = [statistics.median([p[key] * (1000 if ms else 1) for p in info['parts'][k]]) for k in (WISE, FASTAI)]
+        return f"| {name} | " + ' | '.join(f"{c:.0f} ms" if ms else f"{c:.2f} s" for c in cells) + " |"
+    own_ms = statistics.median(64_000 / v for v in limit)
+    cmd = ' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])])
     return '\n'.join([
-        "# Training throughput: wise_learner against vision_learner and the compute limit", "",
-        f"Command: `python benchmarks/fastai_workflows.py --part throughput --repeats {a.repeats}`. Machine: "
-        f"{platform.machine()}, {os.cpu_count()} CPUs shared with other jobs, torch {torch.__version__}, one torch "
-        f"thread, {info['workers']} DataLoader workers (fastai's default). {info['n_images']} Fashion-MNIST PNGs in "
-        f"class folders, {a.arch} at {a.size} px, batches of 64, one training epoch ({info['n_train']} images, "
-        f"validation not timed); the three measured in turn, {a.repeats} times.", "",
+        "# Training throughput: wise_learner against vision_learner and the model's own step", "",
+        f"Command: `{cmd}`. Machine: {platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (two long "
+        f"single-threaded benchmarks and other engineers' tests: load average {info['load']:.1f} at the end{'; ' + a.note if a.note else ''}), "
+        f"so the figures vary from repeat to repeat; torch {torch.__version__}, one torch thread, {info['workers']} "
+        f"DataLoader workers{' (fastai' + chr(39) + 's default)' if a.workers is None else ''}. {info['n_images']} "
+        f"Fashion-MNIST PNGs in class folders, {a.arch} at {a.size} px, batches of 64, one training epoch "
+        f"({info['n_train']} images, validation not timed) of `learn.fit(1, 1e-4)` with fastai's Adam, the learners' "
+        f"default; the model's own step is the same model, loss and optimiser (`learn.create_opt()`: fastai's Adam "
+        f"over the learner's parameter groups, its weight decay) on one in-memory batch, as many steps as the epoch, "
+        f"no callbacks. Each row measured in turn, {a.repeats} times.", "",
         "| pipeline | images/s (median) | each repeat |", "|---|---:|---|", rows, "",
-        f"**wise_learner / vision_learner: {r_vl:.2f}× ({rng(vl)}; goal ≥ 1.0: {'met' if r_vl >= 1 else 'not met'}); "
-        f"wise_learner / the model's forward+backward ({fmt.split(', ')[1]}, its faster memory format): {r_lim:.2f} "
-        f"({rng(lim)}; goal ≥ 0.9: {'met' if r_lim >= 0.9 else 'not met'}).** Ratios are medians of the ratios "
-        f"measured within each repeat. A training step also has an optimizer step: the last row adds PyTorch's "
-        f"fastest AdamW to the limit.", ""])
+        f"**wise_learner / vision_learner: {m['vl']:.2f}× ({rng('vl')}; goal ≥ 1.1: {'met' if m['vl'] >= 1.1 else 'not met'}); "
+        f"wise_learner / the model's own step (its faster memory format): {m['own']:.2f} ({rng('own')}; goal ≥ 0.95: "
+        f"{'met' if m['own'] >= 0.95 else 'not met'}).** Ratios are medians of the ratios measured within each repeat. "
+        f"Against the step with PyTorch's foreach AdamW instead of the learner's optimiser: {m['adamw']:.2f} "
+        f"({rng('adamw')}); fastai's Adam makes the model's own step {m['opt']:.2f}× as fast as that one ({rng('opt')}).", "",
+        "Where one epoch's time goes (medians over the repeats; the learner's step includes every callback):", "",
+        "| part of the epoch | wise_learner | vision_learner |", "|---|---:|---:|",
+        part_row('waiting for the first batch (workers started, first batch made)', 'first'),
+        part_row('between steps (the next batch, its batch transforms, callbacks after a batch)', 'gaps'),
+        part_row('steps (forward, loss, backward, optimiser step, callbacks)', 'steps'),
+        part_row('end (the DataLoader stopped)', 'end'),
+        part_row('one step (median)', 'step', ms=True),
+        f"| the model's own step, for comparison | {own_ms:.0f} ms | |", ""])
 
 # ----------------------------------------------------------------------------------------------------------------- main
 def _write(path, text):
-    from wisefast.callbacks import write_atomic
+    from wisefast.files import write_atomic
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text)
 
@@ -353,9 +410,12 @@ def main(argv=None):
     p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--n-images', type=int, default=1200)
     p.add_argument('--tp-arch', default='resnet10t')
+    p.add_argument('--workers', type=int, help="throughput: DataLoader workers of both learners (default: fastai's, the CPU count)")
+    p.add_argument('--profile', action='store_true', help="throughput: also print a cProfile of one wise_learner epoch")
     p.add_argument('--out', default=str(OUT))
     p.add_argument('--smoke', action='store_true', help="every code path on tiny budgets; writes nothing")
-    p.add_argument('--note', help="with --report: a sentence for the Markdown, e.g. which rows of which CSV were replaced")
+    p.add_argument('--note', help="a sentence for the Markdown: with --report, e.g. which rows of which CSV were replaced; "
+                   "with --part throughput, what else ran on the machine")
     p.add_argument('--report', action='store_true', help="rewrite the workflows' Markdown from their CSV, no training")
     p.add_argument('--csv', help="the workflows' CSV (default: OUT/fastai_workflows.csv); with --report, a comma-separated list")
     a = p.parse_args(argv)

@@ -128,7 +128,7 @@ def pretrained_backbone(a, name:str) -> Path:
             '--workers', '0', '--threads', '1', '--out', str(run)]
     if rc := wisefast(['compare', *argv]): sys.exit(rc)
     from safetensors.torch import save
-    from wisefast.callbacks import atomic_file
+    from wisefast.files import atomic_file
     from wisefast.export import load_exported
     body = load_exported(run/'gap-default').model[0]          # timm's model, pooling and classifier removed: timm's keys
     with atomic_file(f) as out: out.write(save({k: v.contiguous() for k, v in body.state_dict().items()}))
@@ -323,7 +323,7 @@ def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
 def figure(curves:pd.DataFrame, f:Path):
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from wisefast.callbacks import savefig_atomic
+    from wisefast.files import savefig_atomic
     groups = by_cell(curves)
     ncols = min(2, len(groups)); nrows = -(-len(groups)//ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(5*ncols, 4*nrows), squeeze=False)

@@ -209,7 +209,7 @@ def main(argv=None):
         ref = refusals(Path(d)/'refusals')
     print(par.to_string()); print(ref.to_string())
     if not a.smoke:
-        from wisefast.callbacks import write_atomic
+        from wisefast.files import write_atomic
         write_atomic(a.out, markdown(par, ref, 'python benchmarks/model_identity.py'))
     return par, ref
 

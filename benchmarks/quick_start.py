@@ -39,7 +39,7 @@ def main(argv=None):
     p.add_argument('--out', default=str(ROOT/'benchmarks'/'results'/'quick_start.md'))
     a = p.parse_args(argv)
     code = quick_start_code()
-    from wisefast.callbacks import write_atomic
+    from wisefast.files import write_atomic
     from wisefast.datasets import fashion_mnist_path, is_sample
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')

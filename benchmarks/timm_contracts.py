@@ -184,7 +184,7 @@ def main(argv=None):
            {k: every[k] for k in a.families.split(',')}
     rows = table(fams, ('wise',) if a.smoke else tuple(HEAD_REGISTRY))
     if not a.smoke:
-        from wisefast.callbacks import write_atomic
+        from wisefast.files import write_atomic
         cmd = ' '.join(['python benchmarks/timm_contracts.py', *(argv if argv is not None else sys.argv[1:])])
         write_atomic(a.out, markdown(rows, cmd))
     return rows

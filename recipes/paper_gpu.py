@@ -68,7 +68,7 @@ def main(argv=None) -> pd.DataFrame:
     from wisefast.datasets import download_dataset
     from wisefast.experiments import compare_heads, results_markdown
     from wisefast.paper import PAPER_HEADS
-    from wisefast.callbacks import write_atomic
+    from wisefast.files import write_atomic
     tables = [t.strip() for t in a.tables.split(',')]
     unknown = [t for t in tables if t not in PAPER]
     if unknown: sys.exit(f"unknown table(s) {unknown}: choose from {', '.join(PAPER)}")

@@ -26,9 +26,13 @@ def test_fastai_workflows_smoke():
     for wf in ('fit_one_cycle', 'lr_find', 'fine_tune', 'staircase'):
         assert re.search(rf'\| {wf} +\| short', r.stdout) and re.search(rf'\| {wf} +\| long', r.stdout), wf
     assert '**Goal: the default Wise-SrNet head within 0.5 points of GAP' in r.stdout
-    for row in ('wise_learner', 'vision_learner', 'forward+backward, channels-last'):
+    for row in ('wise_learner', 'vision_learner', "model's own step: forward + backward + fastai's Adam (the learner's "
+                "optimiser), channels-last", "forward + backward + PyTorch's AdamW (foreach), channels-last"):
         assert re.search(rf'\| {re.escape(row)} \| \d+ \|', r.stdout), row
-    assert re.search(r'wise_learner / vision_learner: [\d.]+×', r.stdout)
+    assert re.search(r"wise_learner / vision_learner: [\d.]+× .*wise_learner / the model's own step \(its faster memory "
+                     r"format\): [\d.]+ \(repeats [\d.]+–[\d.]+; goal ≥ 0\.95", r.stdout)
+    for part in ('waiting for the first batch', 'between steps', 'steps (forward', 'end (the DataLoader stopped)'):
+        assert re.search(rf'\| {re.escape(part)}[^|]*\| [\d.]+ s \| [\d.]+ s \|', r.stdout), part
 
 def test_backbones_smoke():
     "benchmarks/backbones.py: the family table and the ViT heads study run (tiny budgets, nothing written)"
@@ -73,3 +77,37 @@ def test_head_study_smoke(tmp_path):
     assert (tmp_path/'head_study.png').stat().st_size > 10_000
     r = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=900)
     assert '[compare]' not in r.stdout and len(pd.read_csv(tmp_path/'head_study.csv')) == len(df)   # resumed: nothing trained again
+
+def test_inference_smoke():
+    "benchmarks/inference.py: `wisefast predict`, `get_preds` and ONNX Runtime against the forward pass (tiny, nothing written)"
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1'}
+    r = subprocess.run([sys.executable, 'benchmarks/inference.py', '--smoke'], cwd=ROOT, env=env, check=True,
+                       capture_output=True, text=True, timeout=900)
+    assert re.search(r'\| model forward \(channels-last, in memory\) \| \d+ \| \d+–\d+ \|  \|', r.stdout)
+    for row in ('`wisefast predict --workers 0 --csv`', '`wisefast predict --workers 1 --csv`',
+                'fastai `get_preds` (`num_workers=1`)', 'ONNX Runtime (in memory, 1 thread)'):
+        assert re.search(rf'\| {re.escape(row)} \| \d+ \| \d+–\d+ \| [\d.]+ \([\d.]+–[\d.]+\) \|', r.stdout), row
+    assert re.search(r"\*\*Goal: `wisefast predict` at ≥ 0\.9 of the model's forward pass: (met|not met)\*\* "
+                     r"\(wisefast predict --workers \d --csv: [\d.]+\)", r.stdout)
+
+def test_device_check_smoke(tmp_path):
+    "benchmarks/device_check.py --smoke: every part on the CPU, a JSON and a Markdown table of each in the folder given"
+    import json
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1', 'CUDA_VISIBLE_DEVICES': ''}
+    subprocess.run([sys.executable, 'benchmarks/device_check.py', '--smoke', '--out', str(tmp_path)], cwd=ROOT, env=env,
+                   check=True, capture_output=True, text=True, timeout=900)
+    res = json.loads((tmp_path/'device_check.json').read_text())
+    assert list(res['parts']) == ['training', 'head', 'recalibration', 'study']
+    assert not [p['error'] for p in res['parts'].values() if 'error' in p]
+    tr = res['parts']['training']
+    assert {'wise_learner: model\'s own step (in memory)', 'vision_learner: learn.fit, JPEG files (DataLoader)'} <= set(tr['rows'])
+    assert all(v['images_per_s'] > 0 for v in tr['rows'].values()) and tr['info']['mixed_precision'] is False
+    assert {'wise / gap, 32 px', 'wise / gap, 64 px'} <= set(res['parts']['head']['rows'])
+    assert set(res['parts']['recalibration']['rows']) == {'none', 'se', 'ms_sar'}
+    assert res['parts']['recalibration']['rows']['none']['train_vs_none'] == 1
+    study = res['parts']['study']
+    assert len(study['rows']) == 8 and study['rows']['gap:default']['final_minus_gap'] == 0 and study['info']['epochs'] >= 1
+    assert study['info']['command'].startswith('wisefast compare mosaic_where --arch test_resnet --size 128 --output-stride 8')
+    md = (tmp_path/'device_check.md').read_text()
+    for title in ('## 1. Training', '## 2. Head', '## 3. Recalibration', '## 4. Head study'): assert title in md
+    assert re.search(r'\| wise:default \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \| [\d.]+ \|', md)

@@ -60,12 +60,12 @@ def test_other_ranks_write_nothing(tmp_path, monkeypatch):
     from fastai.data.core import DataLoaders
     from fastai.data.load import DataLoader
     from wisefast.learner import wise_learner
-    import wisefast.schedule  # noqa: F401  (save_checkpoint)
+    from wisefast.callbacks import save_checkpoint
     ds = [(torch.randn(3, 32, 32), torch.tensor(i % 2)) for i in range(8)]
     dls = DataLoaders(DataLoader(ds, bs=4), DataLoader(ds, bs=4), device='cpu')
     learn = wise_learner(dls, 'resnet10t', pretrained=False, n_out=2, loss_func=torch.nn.CrossEntropyLoss(), path=tmp_path)
     learn.create_opt()
     monkeypatch.setenv('RANK', '1')
-    learn.save('w'); learn.save_checkpoint('last', epoch=0); learn.export()
+    learn.save('w'); save_checkpoint(learn, 'last', epoch=0); learn.export()
     save_weights(learn, tmp_path/'m.safetensors'); export_onnx(learn, tmp_path/'m.onnx', dynamo=False)
     assert not [p for p in tmp_path.rglob('*') if p.is_file()]

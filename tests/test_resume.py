@@ -7,6 +7,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from wisefast.recipes import scratch_224
 from wisefast.schedule import paper_sgd
+from wisefast.callbacks import save_checkpoint, load_checkpoint
 from fastai.learner import Learner
 
 @pytest.fixture(autouse=True)
@@ -67,12 +68,12 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     learn = Learner(digits_dls(n_train=40, n_valid=20), torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3*32*32, 10)),
                     loss_func=torch.nn.CrossEntropyLoss(), opt_func=paper_sgd, path=tmp_path)
     learn.fit(1, 0.01)
-    good = learn.save_checkpoint('last', epoch=0)
+    good = save_checkpoint(learn, 'last', epoch=0)
     before = good.read_bytes()
     def dying_save(obj, f, *a, **k):
         f.write(b'partial garbage'); raise KeyboardInterrupt("killed while writing")
     monkeypatch.setattr(torch, 'save', dying_save)
-    with pytest.raises(KeyboardInterrupt): learn.save_checkpoint('last', epoch=1)
+    with pytest.raises(KeyboardInterrupt): save_checkpoint(learn, 'last', epoch=1)
     monkeypatch.undo()
     assert good.read_bytes() == before
-    assert learn.load_checkpoint('last')['epoch'] == 0
+    assert load_checkpoint(learn, 'last')['epoch'] == 0

@@ -10,6 +10,7 @@ __all__ = []
 # %% ../nbs/11_all.ipynb #fec314b7
 from fastai.vision.all import *
 from .paper import *
+from .files import *
 from .preprocess import *
 from .images import *
 from .archives import *
@@ -31,5 +32,6 @@ from .hub import *
 from .distributed import *
 from .experiments import *
 from .interpret import *
+from .demo import *
 
 __all__ = [o for o in dir() if not o.startswith('_')]   # re-export everything, like fastai's `all` modules

@@ -8,25 +8,10 @@ Docs: https://wisefast.github.io/wisefast/archives.html.md"""
 from __future__ import annotations
 import contextlib, os, re, shutil, stat, tempfile, zipfile, zlib
 from pathlib import Path
+from .files import staging
 
 # %% auto #0
 __all__ = ['MAX_ARCHIVE_SIZE', 'MAX_ARCHIVE_RATIO', 'UnsafeArchiveError', 'safe_extract']
-
-# %% ../nbs/02_archives.ipynb #69862f05
-def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: pass
-    return True
-
-@contextlib.contextmanager
-def _staging(dest:Path):
-    "A temporary folder next to `dest` (one `os.replace` moves it), removed on exit; those of killed processes are removed first"
-    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
-    for old in dest.parent.iterdir():                 # `.<name>-<pid>-<8 random characters>`
-        m = re.fullmatch(rf'\.{re.escape(dest.name)}-(\d+)-[a-z0-9_]{{8}}', old.name)
-        if m and old.is_dir() and not _alive(int(m[1])): shutil.rmtree(old, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=f'.{dest.name}-{os.getpid()}-', dir=dest.parent) as tmp: yield Path(tmp)
 
 # %% ../nbs/02_archives.ipynb #47e0e3df
 class UnsafeArchiveError(ValueError):
@@ -43,6 +28,8 @@ def _parts(name:str) -> tuple:
     name = name.replace('\\', '/')
     if name.startswith('/') or re.match(r'^[A-Za-z]:', name) or '..' in name.split('/'):
         raise UnsafeArchiveError(f"unsafe path in archive: {name!r} (absolute or with '..')")
+    if any(ord(ch) < 32 for ch in name):                 # a NUL would cut the name short: `a\x00b.txt` written as `a`
+        raise UnsafeArchiveError(f"unsafe path in archive: {name!r} (control characters in a name)")
     return tuple(p for p in name.split('/') if p not in ('', '.'))
 
 def _fold(parts) -> tuple: return tuple(c.casefold() for c in parts)   # file systems that ignore case: one name
@@ -103,7 +90,7 @@ def safe_extract(archive, dest, max_size:int=MAX_ARCHIVE_SIZE, max_ratio:float=M
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())): raise FileExistsError(f"{dest} exists and is not an empty folder")
     try: z = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as e: raise ValueError(f"{archive} is not a zip archive or is damaged ({e})") from None
-    with z, _staging(dest) as tmp:
+    with z, staging(dest) as tmp:
         root = tmp.resolve()
         for m, parts in _plan(z, max_size, max_ratio): _extract(z, m, tmp.joinpath(*parts), root)
         for d, dirs, files in os.walk(tmp):                # belt and braces: where every link really leads

@@ -6,123 +6,24 @@ Docs: https://wisefast.github.io/wisefast/callbacks.html.md"""
 
 # %% ../nbs/04a_callbacks.ipynb #c04a0004
 from __future__ import annotations
-import contextlib, ctypes, errno, os, pickle, random, re, shutil, tempfile
+import contextlib, os, pickle, random
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 from fastcore.basics import patch, store_attr
 from fastcore.foundation import L
-from fastcore.xtras import atomic_save
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
 from fastai.torch_core import get_model, rank_distrib, set_seed
 from .config import learner_config
+from .files import atomic_file, write_atomic, savefig_atomic
 
 # %% auto #0
-__all__ = ['TRAINING_CBS', 'atomic_file', 'write_atomic', 'savefig_atomic', 'remove_stale', 'atomic_folder', 'run_lock',
-           'CheckpointCallback', 'EpochSeed', 'HistoryLogger', 'plot_history']
-
-# %% ../nbs/04a_callbacks.ipynb #c04a0008
-def _umask() -> int:
-    "This process's umask (read by setting it and setting it back)"
-    m = os.umask(0o22); os.umask(m)
-    return m
-
-def _out_of_space(e:Exception, path) -> bool:
-    "Whether writing `path` failed for want of space (`torch.save` says only 'unexpected pos')"
-    if getattr(e, 'errno', None) == errno.ENOSPC: return True
-    try: return shutil.disk_usage(Path(path).parent).free < 1 << 20
-    except OSError: return False
-
-@contextlib.contextmanager
-def atomic_file(path, mode:str='wb'):
-    "fastcore's `atomic_save`, on disk before the rename, with the permissions `open` gives: a kill leaves the old file or the new one, whole"
-    try:
-        with atomic_save(path, mode, prefix=f'.{Path(path).name}.tmp-{os.getpid()}-') as f:   # `remove_stale` knows them
-            yield f
-            f.flush(); os.fsync(f.fileno())
-            os.chmod(f.name, 0o666 & ~_umask())             # a temporary file is private (0600): not what `open` makes
-    except (OSError, RuntimeError) as e:
-        if not _out_of_space(e, path): raise
-        raise OSError(errno.ENOSPC, f"No space left on device writing {path}: free some space and run again (the file it "
-                                    "replaces, if any, is intact)") from e
-
-def write_atomic(path, text:str) -> Path:
-    "Write `text` to `path` atomically (`atomic_file`): a reader never sees half a file, a kill leaves the old one"
-    with atomic_file(path, 'w') as f: f.write(text)
-    return Path(path)
-
-def savefig_atomic(fig, fname, **kwargs) -> Path:
-    "`fig.savefig(fname, **kwargs)` written atomically (`atomic_file`), in the format `fname`'s suffix names"
-    with atomic_file(fname) as f: fig.savefig(f, format=Path(fname).suffix[1:] or None, **kwargs)
-    return Path(fname)
-
-def _alive(pid:int) -> bool:
-    "Whether process `pid` is running (on this machine)"
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: pass
-    return True
-
-_STALE = re.compile(r'\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-\w+')   # `atomic_file`'s and `atomic_folder`'s temporaries
-
-def remove_stale(folder) -> list:
-    "Remove what writers killed in `folder` left (temporary files and folders of processes no longer running); return them"
-    gone = []
-    for p in Path(folder).glob('.*'):
-        m = _STALE.fullmatch(p.name)
-        if m and not _alive(int(m['pid'])):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-            gone.append(p)
-    return gone
-
-def _exchange(a:Path, b:Path) -> bool:
-    "Swap folders `a` and `b` in one step (Linux's `renameat2(RENAME_EXCHANGE)`); False where the system cannot"
-    try: return ctypes.CDLL(None, use_errno=True).renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0
-    except (AttributeError, OSError): return False
-
-@contextlib.contextmanager
-def atomic_folder(dest):
-    "A new sibling folder to fill, swapped in for `dest` whole at the end: a kill leaves the old folder or the new one, never a mix"
-    dest = Path(dest)
-    if dest.exists() and not dest.is_dir(): raise NotADirectoryError(f"{dest} is a file, not a folder: pass another path")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(dest.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-{os.getpid()}-', dir=dest.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        if not dest.exists(): os.rename(tmp, dest)
-        elif not _exchange(tmp, dest):                       # elsewhere: two renames, the old folder kept until the end
-            old = tmp.with_name(tmp.name.replace('.tmp-', '.old-', 1))
-            os.rename(dest, old); os.rename(tmp, dest); tmp = old
-    finally: shutil.rmtree(tmp, ignore_errors=True)         # the old folder, or an unfinished new one
-
-@contextlib.contextmanager
-def run_lock(folder):
-    "Hold `folder` for one run (a `filelock`): another run into it refuses at once, naming this one's PID; a killed run holds nothing"
-    from filelock import FileLock, Timeout
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir(): raise NotADirectoryError(f"{folder} is a file, not a folder: pass another one")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(folder/'.wisefast.lock', timeout=0)
-        lock.acquire()
-    except Timeout:
-        pid = folder/'.wisefast.pid'
-        raise FileExistsError(f"{folder} is in use by another wisefast run (PID {pid.read_text().strip() if pid.exists() else '?'}): "
-                              "wait for it to end, or pass another folder") from None
-    except OSError as e: raise PermissionError(f"cannot write to {folder} ({e.strerror}): pass a folder you can write to") from None
-    try:
-        write_atomic(folder/'.wisefast.pid', str(os.getpid()))
-        remove_stale(folder); remove_stale(folder/'models') if (folder/'models').is_dir() else None
-        yield folder
-    finally:
-        (folder/'.wisefast.pid').unlink(missing_ok=True)
-        lock.release()
+__all__ = ['TRAINING_CBS', 'save_checkpoint', 'load_checkpoint', 'CheckpointCallback', 'EpochSeed', 'HistoryLogger',
+           'plot_history']
 
 # %% ../nbs/04a_callbacks.ipynb #d5626093
 def _safe_load(file, device):
@@ -142,40 +43,38 @@ def _config(learn) -> str|None:
     try: return learner_config(learn).to_json()
     except (ValueError, AttributeError): return None
 
-@patch
-def save_checkpoint(self:Learner, file, epoch:int, with_opt:bool=True, **extra) -> Path:
-    "Atomically save weights, optimizer state (if `with_opt`), the classes, `epoch` and `extra` to `file` in `path/model_dir`"
-    file = self.path/self.model_dir/Path(file).with_suffix('.pth')
+def save_checkpoint(learn:Learner, file, epoch:int, with_opt:bool=True, **extra) -> Path:
+    "Atomically save weights, optimizer state (if `with_opt`), the classes, `epoch` and `extra` to `file` in `learn.path/model_dir`"
+    file = learn.path/learn.model_dir/Path(file).with_suffix('.pth')
     if rank_distrib(): return file
-    state = dict(model=get_model(self.model).state_dict(), epoch=epoch, **extra)
-    if (vocab := _vocab(self.dls)) is not None: state['vocab'] = vocab     # checked by `load_checkpoint`
-    if (cfg := _config(self)) is not None: state['wisefast_config'] = cfg
-    if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
+    state = dict(model=get_model(learn.model).state_dict(), epoch=epoch, **extra)
+    if (vocab := _vocab(learn.dls)) is not None: state['vocab'] = vocab     # checked by `load_checkpoint`
+    if (cfg := _config(learn)) is not None: state['wisefast_config'] = cfg
+    if with_opt and learn.opt is not None: state['opt'] = learn.opt.state_dict()
     with atomic_file(file) as f: torch.save(state, f)
     return file
 
 # %% ../nbs/04a_callbacks.ipynb #81730b1f
-@patch
-def load_checkpoint(self:Learner, file, with_opt:bool=True) -> dict:
-    "Load a `save_checkpoint` file (of these classes) into the model (and optimizer); return the rest (`epoch`, ...)"
-    file = self.path/self.model_dir/Path(file).with_suffix('.pth')
+def load_checkpoint(learn:Learner, file, with_opt:bool=True) -> dict:
+    "Load a `save_checkpoint` file (of these classes) into `learn`'s model (and optimizer); return the rest (`epoch`, ...)"
+    file = learn.path/learn.model_dir/Path(file).with_suffix('.pth')
     if not file.exists(): raise FileNotFoundError(f"No checkpoint at {file}: train without resuming first, or check the output folder")
-    try: state = _safe_load(file, getattr(self.dls, 'device', None) or 'cpu')
+    try: state = _safe_load(file, getattr(learn.dls, 'device', None) or 'cpu')
     except (EOFError, RuntimeError, pickle.UnpicklingError) as e:
         raise ValueError(f"{file} is damaged ({str(e)[:200]}): remove it to train from the start") from None
-    saved, have = state.pop('vocab', None), _vocab(self.dls)
+    saved, have = state.pop('vocab', None), _vocab(learn.dls)
     if saved is not None and have is not None and saved != have:
         diff = next(((a, b) for a, b in zip(saved, have) if a != b), (len(saved), len(have)))
         raise ValueError(f"{file} was trained on other classes than these data's ({diff[0]!r} where they have {diff[1]!r}; "
                          f"{len(saved)} vs {len(have)} classes): resuming would mix up the labels. Resume on the same "
                          "data, or train into another folder")
-    try: get_model(self.model).load_state_dict(state.pop('model'))
+    try: get_model(learn.model).load_state_dict(state.pop('model'))
     except RuntimeError as e: raise ValueError(f"{file} holds the weights of another model ({str(e).splitlines()[0][:200]}): "
                                                "resume with the same architecture, head and size, or train into another folder") from None
     opt = state.pop('opt', None)
     if with_opt and opt is not None:
-        if self.opt is None: self.create_opt()
-        self.opt.load_state_dict(opt)
+        if learn.opt is None: learn.create_opt()
+        learn.opt.load_state_dict(opt)
     return state
 
 # %% ../nbs/04a_callbacks.ipynb #0443d431
@@ -189,9 +88,16 @@ class CheckpointCallback(TrackerCallback):
         store_attr('fname,best_fname,keep_every,with_opt')
 
     def _save(self, fname):
-        self.learn.save_checkpoint(fname, self.epoch + self.epoch_offset, self.with_opt, best=float(self.best), monitor=self.monitor)
+        sl = self.learn.recorder.smooth_loss                  # the smoothed training loss goes on from where it was
+        save_checkpoint(self.learn, fname, self.epoch + self.epoch_offset, self.with_opt, best=float(self.best),
+                        monitor=self.monitor, smooth_loss=[float(sl.val), int(sl.count)])
 
-    def before_fit(self): super().before_fit(); self.trained = False
+    def before_fit(self):
+        super().before_fit(); self.trained = False
+        if getattr(self, 'smooth', None) is not None:          # after the `Recorder` reset it: a resumed run's history
+            sl = self.learn.recorder.smooth_loss                # is the uninterrupted run's, its train_loss included
+            sl.val, sl.count = torch.tensor(self.smooth[0]), self.smooth[1]
+            self.smooth = None
     def after_train(self): self.trained = True
 
     def after_epoch(self):
@@ -206,8 +112,9 @@ class CheckpointCallback(TrackerCallback):
     def resume(self, learn:Learner=None) -> int:
         "Load the last checkpoint into `learn`; return the epoch to start from"
         learn = learn or self.learn
-        state = learn.load_checkpoint(self.fname, with_opt=self.with_opt)
+        state = load_checkpoint(learn, self.fname, with_opt=self.with_opt)
         if state.get('monitor') == self.monitor: self.best = state['best']
+        self.smooth = state.get('smooth_loss')
         return state['epoch']+1
 
 # %% ../nbs/04a_callbacks.ipynb #9725b9d7

@@ -153,6 +153,14 @@ def _source(data:str, path=None) -> tuple:
 
 RUN_FILES = ('export.pkl', 'model.safetensors', 'history.csv', 'curves.png', 'skipped.txt', 'models/*.pth')   # what `wisefast train` writes
 
+def _check_out(out:Path) -> Path:
+    "`out` if a run can write there; else a `CLIError` saying why, before any work"
+    if out.exists() and not out.is_dir(): raise CLIError(f"--out {out} is a file: pass a folder for the run")
+    first = next(p for p in (out, *out.parents) if p.exists())
+    if not os.access(first, os.W_OK):
+        raise CLIError(f"--out {out}: {first} is not writable (a read-only file system, or not yours): pass a folder you can write to")
+    return out
+
 def _previous_run(out:Path, resume:bool, overwrite:bool) -> list:
     "The files of a run in `out` that `overwrite` replaces; a `CLIError` if there are some and neither `resume` nor `overwrite`"
     if resume and overwrite: raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
@@ -193,6 +201,9 @@ def load_data(source, size, bs:int, cfg:dict):
     "`wise_dls` of `source` for the options `cfg`; a batch size larger than the training set shrinks to it, with a warning"
     from wisefast.data import wise_dls
     dls = wise_dls(source, size=size, bs=bs, **_dls_kwargs(cfg))
+    if not len(dls.valid_ds):
+        raise CLIError("no validation images: each class needs at least 2 images (one is held out for validation): "
+                       "raise --n-per-class, or validate on the test split with --test-as-valid")
     n = len(dls.train_ds)
     if bs > n:
         warnings.warn(f"--bs {bs} is larger than the {n} training images: training with batches of {n}")
@@ -213,11 +224,12 @@ def train(cfg:dict):
     from wisefast import recipes
     from wisefast.data import wise_test_dl
     from wisefast.callbacks import TRAINING_CBS, plot_history
+    from wisefast.files import run_lock
     from wisefast.export import export_run
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
     source, name = _source(cfg['data'], cfg.get('path'))
-    out = Path(cfg.get('out') or f"runs/{name}-{cfg['arch']}-{cfg['head']}").expanduser()
-    old = _previous_run(out, cfg['resume'], cfg.get('overwrite', False))
+    out = _check_out(Path(cfg.get('out') or f"runs/{name}-{cfg['arch']}-{cfg['head']}").expanduser())
+    _previous_run(out, cfg['resume'], cfg.get('overwrite', False))   # a run there: stop now, unless --resume or --overwrite
     _check_model(cfg['arch'], cfg['size'], [cfg['head']], cfg.get('pool'), cfg.get('recalibration'))
     if cfg.get('push_to_hub'):                               # a bad id or no credentials: now, not after hours of training
         from wisefast.hub import check_push
@@ -226,41 +238,42 @@ def train(cfg:dict):
     if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a CUDA GPU: training in fp32"); fp16 = False
     dls = load_data(source, cfg['size'], cfg['bs'], cfg)
     epochs = cfg.get('epochs') or paper_epochs(cfg['recipe'], cfg['data'])
-    for f in old: f.unlink()                                 # --overwrite, once the options and the data are known good
-    t0 = time.time()
-    try:
-        learn = getattr(recipes, cfg['recipe'])(dls, arch=cfg['arch'], head=cfg['head'], epochs=epochs,
-                        pretrained=cfg['pretrained'], pool=cfg.get('pool'), lr=cfg['lr'], factor=cfg['factor'],
-                        every=cfg['every'], keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'],
-                        seed=cfg['seed'], init=cfg.get('init', 'paper'), recalibration=cfg.get('recalibration'),
-                        cbs=[TerminateOnNaNCallback(), *([MixedPrecision()] if fp16 else [])])
-    except KeyboardInterrupt:
-        raise CLIError(f"interrupted: the same command with --resume continues from the last finished epoch "
-                       f"({out/'models'/'last.pth'})", code=130) from None
-    elapsed = time.time() - t0
-    hist = pd.read_csv(out/'history.csv')
-    if len(hist) < epochs or not np.isfinite(hist[['train_loss', 'valid_loss']].to_numpy(float)).all():
-        # `TerminateOnNaNCallback` cancels the fit at the first NaN or infinite loss
-        raise CLIError(f"training diverged: the loss became NaN or infinite in epoch {learn.epoch + 1}. Try a lower "
-                       f"--lr than {cfg['lr']}. Nothing was exported.", code=1)
-    last, best = hist.iloc[-1], hist.loc[hist.accuracy.idxmax()]
-    n_bad = sum(getattr(dls, 'skipped', {}).values())
-    rows = [('data', f"{name} ({len(dls.train_ds)} training, {len(dls.valid_ds)} validation images"
-                     f"{f'; {n_bad} unreadable files skipped, listed in skipped.txt' if n_bad else ''})"),
-            ('epochs', len(hist)), ('train_loss', float(last.train_loss)), ('valid_loss', float(last.valid_loss)),
-            ('valid accuracy', float(last.accuracy)), ('valid top-5 accuracy', float(last.top5_accuracy)),
-            (f'best valid accuracy (epoch {int(best.epoch) + 1})', float(best.accuracy))]
-    if getattr(learn.dls, 'test_items', None) and not cfg['test_as_valid']:
-        with learn.no_bar(): _, acc, top5 = learn.validate(dl=wise_test_dl(learn.dls))
-        rows += [(f'test accuracy ({len(learn.dls.test_items)} images)', float(acc)), ('test top-5 accuracy', float(top5))]
-    rows.append(('training time', f"{elapsed/60:.1f} min"))
-    _print_table(rows, "Final metrics")
-    plot_history(out/'history.csv', out/'curves.png')
-    export_run(learn, drop_cbs=(*TRAINING_CBS, TerminateOnNaNCallback))
-    print(f"\nOutputs in {out}/: model.safetensors and export.pkl (the model: `wisefast predict {out} IMAGES`), history.csv, "
-          "curves.png, skipped.txt (unreadable files left out), models/last.pth (resume with --resume), models/best.pth")
-    if cfg.get('push_to_hub'): _push(learn, cfg, out, name, epochs)
-    return learn
+    with run_lock(out):                                       # one run per folder: a second one stops at once
+        for f in _previous_run(out, cfg['resume'], cfg.get('overwrite', False)): f.unlink()   # --overwrite, the options and data known good
+        t0 = time.time()
+        try:
+            learn = getattr(recipes, cfg['recipe'])(dls, arch=cfg['arch'], head=cfg['head'], epochs=epochs,
+                            pretrained=cfg['pretrained'], pool=cfg.get('pool'), lr=cfg['lr'], factor=cfg['factor'],
+                            every=cfg['every'], keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'],
+                            seed=cfg['seed'], init=cfg.get('init', 'paper'), recalibration=cfg.get('recalibration'),
+                            cbs=[TerminateOnNaNCallback(), *([MixedPrecision()] if fp16 else [])])
+        except KeyboardInterrupt:
+            raise CLIError(f"interrupted: the same command with --resume continues from the last finished epoch "
+                           f"({out/'models'/'last.pth'})", code=130) from None
+        elapsed = time.time() - t0
+        hist = pd.read_csv(out/'history.csv')
+        if len(hist) < epochs or not np.isfinite(hist[['train_loss', 'valid_loss']].to_numpy(float)).all():
+            # `TerminateOnNaNCallback` cancels the fit at the first NaN or infinite loss
+            raise CLIError(f"training diverged: the loss became NaN or infinite in epoch {learn.epoch + 1}. Try a lower "
+                           f"--lr than {cfg['lr']}. Nothing was exported.", code=1)
+        last, best = hist.iloc[-1], hist.loc[hist.accuracy.idxmax()]
+        n_bad = sum(getattr(dls, 'skipped', {}).values())
+        rows = [('data', f"{name} ({len(dls.train_ds)} training, {len(dls.valid_ds)} validation images"
+                         f"{f'; {n_bad} unreadable files skipped, listed in skipped.txt' if n_bad else ''})"),
+                ('epochs', len(hist)), ('train_loss', float(last.train_loss)), ('valid_loss', float(last.valid_loss)),
+                ('valid accuracy', float(last.accuracy)), ('valid top-5 accuracy', float(last.top5_accuracy)),
+                (f'best valid accuracy (epoch {int(best.epoch) + 1})', float(best.accuracy))]
+        if getattr(learn.dls, 'test_items', None) and not cfg['test_as_valid']:
+            with learn.no_bar(): _, acc, top5 = learn.validate(dl=wise_test_dl(learn.dls))
+            rows += [(f'test accuracy ({len(learn.dls.test_items)} images)', float(acc)), ('test top-5 accuracy', float(top5))]
+        rows.append(('training time', f"{elapsed/60:.1f} min"))
+        _print_table(rows, "Final metrics")
+        plot_history(out/'history.csv', out/'curves.png')
+        export_run(learn, drop_cbs=(*TRAINING_CBS, TerminateOnNaNCallback))
+        print(f"\nOutputs in {out}/: model.safetensors and export.pkl (the model: `wisefast predict {out} IMAGES`), history.csv, "
+              "curves.png, skipped.txt (unreadable files left out), models/last.pth (resume with --resume), models/best.pth")
+        if cfg.get('push_to_hub'): _push(learn, cfg, out, name, epochs)
+        return learn
 
 def train_main(argv=None) -> int:
     "`wisefast train`: parse `argv`, train, print the metrics"
@@ -317,44 +330,60 @@ def _csv_done(csv:Path, vocab) -> set:
                        f"this model's {len(vocab)} classes): pass another --csv file")
     return set(df.file.astype(str))
 
+def _readable_item(ds, i:int) -> tuple:
+    "`(image, i)`: item `i` of test set `ds` through the model's own pipeline, its file decoded once; skipped if unreadable"
+    from PIL import Image
+    from fastai.data.load import SkipItemException
+    from wisefast import images
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        try: x = ds[i]
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError): raise SkipItemException from None   # fastai's loaders raise
+    # wisefast's loaders warn instead: a truncated file filled in, an unreadable one replaced by a black image
+    if any(Path(w.filename) == Path(images.__file__) for w in ws): raise SkipItemException
+    return (*x, i)
+
 def predict_batches(learn, files, bs:int=32, workers:int=0):
-    "`(files, class probabilities)` of `learn`'s model on image `files`, batch after batch (its own inference pipeline)"
+    """`(files, class probabilities)` of `learn`'s model on the image `files` Pillow decodes whole, batch after batch: its
+    own inference pipeline, each file decoded once, where its batch is made (`workers` processes); unreadable ones left out"""
     import torch
+    from functools import partial
     if not files: return
     dl = learn.dls.test_dl(files, bs=bs, num_workers=workers)
+    dl.create_item = partial(_readable_item, dl.dataset)
     model = learn.model.eval()
-    with torch.no_grad():
-        for i, (xb,) in enumerate(dl): yield files[i*bs:(i + 1)*bs], model(xb).float().softmax(1).cpu()
+    with torch.inference_mode():
+        for xb, idx in dl: yield [files[i] for i in idx.tolist()], model(xb).float().softmax(1).cpu()
 
 def predict(model, images, bs:int=32, cpu:bool=False, workers:int=0, csv=None) -> list:
     "(file, class, probability) for each image in `images` (files or folders) with `model`; class `None`: not a readable image"
     import contextlib, csv as csvlib
     from fastprogress import progress_bar
-    from wisefast.images import scan_images
     from wisefast.load import load_wise_learner
     learn = load_wise_learner(model, cpu=cpu or None, bs=bs)
     vocab, files = [str(v) for v in learn.dls.vocab], image_files(images)
     if not files: raise CLIError(f"no image files in {' '.join(map(str, images))}")
     csv = Path(csv) if csv else None
     done = _csv_done(csv, vocab) if csv else set()
-    todo = [f for f in files if str(f) not in done]
-    bad = set(scan_images(todo, full=True))                 # never a class for a file the model could not see
-    good, res = [f for f in todo if f not in bad], {}
+    todo, res = [f for f in files if str(f) not in done], {}
     with contextlib.ExitStack() as stack:
         fh = stack.enter_context(open(csv, 'a', newline='')) if csv else None
         out = csvlib.writer(fh) if csv else None
         if out and not done: out.writerow(['file', 'class', 'probability', *vocab])
-        if out: out.writerows([str(f), 'unreadable', '', *[''] * len(vocab)] for f in sorted(bad))
-        batches = predict_batches(learn, good, bs, workers)
-        if csv and good:                                    # stdout is free: a progress bar, on stderr
+        bar = None
+        if csv and todo:                                    # stdout is free: a progress bar of the files, on stderr
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
-            batches = progress_bar(batches, total=-(-len(good) // bs))
-        for fs, probs in batches:
+            bar = progress_bar(todo); bar.update(0)
+        for fs, probs in predict_batches(learn, todo, bs, workers):
             p, idx = probs.max(1)
             for f, i, q, row in zip(fs, idx.tolist(), p.tolist(), probs.tolist()):
                 res[f] = (vocab[i], q)
                 if out: out.writerow([str(f), vocab[i], f'{q:.8g}', *[f'{o:.8g}' for o in row]])
             if fh: fh.flush()                                  # a kill keeps every finished batch
+            if bar: bar.update(len(res))
+        bad = [f for f in todo if f not in res]               # never a class for a file the model could not see
+        if out: out.writerows([str(f), 'unreadable', '', *[''] * len(vocab)] for f in bad)
+        if bar and bad: bar.update(len(todo))
     return [(f, *res.get(f, (None, math.nan))) for f in todo]
 
 def predict_main(argv=None) -> int:
@@ -396,11 +425,14 @@ def compare_main(argv=None) -> int:
     if a.threads: torch.set_num_threads(a.threads)
     source, _ = _source(a.data, a.path)
     model_kw = dict(output_stride=a.output_stride) if a.output_stride else {}
+    from wisefast.files import run_lock
     _check_model(a.arch, a.size, heads, **model_kw)
+    out = _check_out(Path(a.out).expanduser())
     dls = load_data(source, a.size, a.bs, vars(a))
-    df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
-                       seed=a.seed, out=a.out, pretrained=a.pretrained, factor=a.factor, every=a.every,
-                       keras_exact=a.keras_exact, schedule=a.schedule, **model_kw)
+    with run_lock(out):                                       # one comparison per folder
+        df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
+                           seed=a.seed, out=out, pretrained=a.pretrained, factor=a.factor, every=a.every,
+                           keras_exact=a.keras_exact, schedule=a.schedule, **model_kw)
     print(results_markdown(df))
     print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head with its export.pkl")
 

@@ -196,7 +196,7 @@ def legacy_config(d:dict, source:str='config', **preprocessing) -> WiseConfig:
 def _item_tfms(dls) -> list:
     "The transforms an image goes through in `dls`' validation set before batching: type transforms first"
     tls = getattr(dls.valid.dataset, 'tls', None)
-    return [*(tls[0].tfms.fs if tls else []), *dls.valid.after_item.fs]
+    return [*(tls[0].tfms.fs if tls else []), *getattr(dls.valid.after_item, 'fs', [])]   # a plain `DataLoader`: none
 
 def _resize(dls) -> dict:
     "How `dls` resize an image for inference: wisefast's stretch or fastai's `Resize`, with the resampling filter"

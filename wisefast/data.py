@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from fastcore.basics import listify
 from fastcore.meta import delegates
+from timm.layers import to_2tuple
 from fastai.data.block import DataBlock, CategoryBlock, TransformBlock
 from fastai.data.transforms import ItemTransform, Transform
 from fastai.data.transforms import IntToFloatTensor, IndexSplitter, ItemGetter, TrainTestSplitter, get_image_files, parent_label
@@ -84,6 +85,7 @@ def wise_dblock(size=224, # Target size: int or (height, width)
                 get_items=get_image_files, get_y=parent_label, **kwargs) -> DataBlock:
     "A `DataBlock` of (image, category): load and resize, Table 3 on the training set, float, preprocessing."
     if n_in not in (1, 3): raise ValueError(f"n_in={n_in}: wise_dblock loads RGB (3) or grey (1) images")
+    if min(to_2tuple(size)) < 1: raise ValueError(f"size={size}: images need at least 1×1 px; pass the size to train at, e.g. 224")
     aug_items, aug_batch = _augment_tfms(augment)
     resize_tfm = _resize_tfm(size, resize, resample)
     if isinstance(resize_tfm, Stretch) and not item_tfms and n_in == 3:   # one step, a `TensorImage` out (`LoadStretched`)

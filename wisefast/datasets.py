@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from fastcore.meta import delegates
-from fastcore.xtras import atomic_save
 from fastai.data.external import fastai_path
 from fastai.data.transforms import get_image_files, image_extensions
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from .archives import _staging, safe_extract
+from .archives import safe_extract
+from .files import staging, atomic_folder, write_atomic
 from .download import _kaggle_download, download_url
 
 # %% auto #0
@@ -238,7 +238,7 @@ def download_fashion_mnist(dest=None, # Folder to fill (default `dataset_path('f
     "Download the four Fashion-MNIST files into `dest` with `download_url`, each checked in a temporary folder: a failure leaves nothing behind."
     dest, url = Path(dest or dataset_path('fashion_mnist')), (url or FASHION_MNIST_URL).rstrip('/')
     sha256 = FASHION_MNIST_SHA256 if sha256 is None else sha256
-    with _staging(dest) as tmp:
+    with staging(dest) as tmp:
         for f in _FMNIST_NAMES:
             download_url(f'{url}/{f}', tmp/f, FASHION_MNIST_SIZES[f], sha256.get(f), show_progress=show_progress, **kwargs)
         try: _check_fmnist(tmp)
@@ -286,13 +286,11 @@ def digits_folder(dest=None) -> Path:
     if (dest/'test').is_dir(): return dest
     x, y = load_digits(return_X_y=True)
     tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
-    with _staging(dest) as tmp:
+    with atomic_folder(dest) as tmp:
         for split, idx in (('train', tr), ('test', te)):
             for i in idx:
-                (Path(tmp)/split/str(y[i])).mkdir(parents=True, exist_ok=True)
-                Image.fromarray((x[i].reshape(8, 8)*255/16).astype(np.uint8)).save(Path(tmp)/split/str(y[i])/f'{i}.png')
-        os.replace(tmp, dest)
-        os.mkdir(tmp)                                 # for `TemporaryDirectory`'s clean-up
+                (tmp/split/str(y[i])).mkdir(parents=True, exist_ok=True)
+                Image.fromarray((x[i].reshape(8, 8)*255/16).astype(np.uint8)).save(tmp/split/str(y[i])/f'{i}.png')
     return dest
 
 # %% ../nbs/02a_datasets.ipynb #c02c0002
@@ -379,7 +377,7 @@ def _marker(d:Path) -> dict:
     except (OSError, ValueError): return {}
 
 def _write_marker(d:Path, mark:dict):
-    with atomic_save(d/VERIFIED, 'w') as f: f.write(json.dumps(mark))
+    write_atomic(d/VERIFIED, json.dumps(mark))
 
 def _dataset_root(d:Path, name:str, where) -> Path:
     "The folder of extracted archive `d` (named `where` in errors) that holds dataset `name`: at its top, or inside one folder."
@@ -421,7 +419,7 @@ def download_dataset(name:str, # 'intel', 'mit_indoor' or 'imagenet70'
             raise FileExistsError(f"{dest} {what} ({e}); remove it or pass force=True") from None
         if not mark: _write_marker(dest, dict(name=name, counts=counts))   # data extracted by hand
         return dest
-    with _staging(dest) as tmpd:
+    with staging(dest) as tmpd:
         slug = KAGGLE_DATASETS[name]['slug']
         zf = Path(archive) if archive else _kaggle_download(slug, tmpd/'zip', quiet)
         where = archive or f"the Kaggle download of {slug}"               # not the temporary folder

@@ -15,7 +15,7 @@ from fastai.learner import Learner
 from fastai.torch_core import get_model
 import wisefast
 from .extras import require
-from .callbacks import atomic_folder, write_atomic
+from .files import atomic_folder, write_atomic
 from .datasets import load_fashion_mnist, sample_path, FASHION_MNIST_CLASSES
 from .images import scan_images
 from .load import model_source, resolve_pretrained

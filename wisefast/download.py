@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib, hashlib, http.client, io, json, os, time, urllib.error, urllib.request
 from pathlib import Path
 from fastprogress.fastprogress import progress_bar
-from .archives import _staging
+from .files import staging
 from .extras import require
 
 # %% auto #0
@@ -69,7 +69,7 @@ def download_url(url:str, # What to download
                  show_progress:bool=True) -> Path:
     "Download `url` into the file `dest`, streamed and checked: a `DownloadError` naming the URL and what to do if it fails, and nothing left behind."
     dest = Path(dest)
-    with _staging(dest) as tmp:
+    with staging(dest) as tmp:
         for i in range(retries + 1):
             try: got = _fetch(url, tmp/dest.name, max_size, timeout, min_rate, show_progress); break
             except _Retry as e:

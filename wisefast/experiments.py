@@ -20,7 +20,8 @@ from .paper import SCHEDULES, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, 
 from .heads import num_params, head_spec
 from .learner import wise_learner, top5_accuracy
 from .recipes import recipe_dls
-from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, TRAINING_CBS, write_atomic, savefig_atomic
+from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, TRAINING_CBS, load_checkpoint
+from .files import write_atomic, savefig_atomic
 from .schedule import KerasSGD, paper_sgd
 from .export import export_run
 
@@ -119,7 +120,7 @@ def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPE
 def load_variant(out, dls:DataLoaders, arch:str, head:str, which:str='best', **kwargs) -> Learner:
     "The `Learner` of variant `head` of the comparison in `out`, with its `which` ('best' or 'last') checkpoint loaded."
     learn = variant_learner(dls, arch, head, Path(out)/head_dir(head), **kwargs)
-    learn.load_checkpoint(which, with_opt=False)
+    load_checkpoint(learn, which, with_opt=False)
     return learn
 
 # %% ../nbs/08_experiments.ipynb #5f68e0ca

@@ -12,32 +12,25 @@ import numpy as np
 import torch
 from torch import nn
 from safetensors.torch import save_model
-from fastcore.xtras import atomic_save
 from fastai.basics import Learner, get_model, rank_distrib
 from timm.layers import to_2tuple
 import wisefast
 from .extras import require
 from .preprocess import InputNorm
+from .files import atomic_path
 from .config import WiseConfig, learner_config
 
 # %% auto #0
 __all__ = ['export_learner', 'model_config', 'save_weights', 'export_run', 'export_onnx', 'check_onnx']
 
 # %% ../nbs/06_export.ipynb #7e1a2b02
-@contextlib.contextmanager
-def _atomic_path(fname):
-    "A temporary file beside `fname` for writers that take a path, renamed to `fname` once complete and on disk (`atomic_save`)"
-    with atomic_save(fname) as f:
-        f.close(); yield Path(f.name).absolute()
-        with open(f.name, 'rb') as g: os.fsync(g.fileno())
-
 def export_learner(learn:Learner, fname='export.pkl', drop_cbs=()) -> Path:
     "`learn.export(fname)` (relative to `learn.path`) written atomically, without the callbacks of the types `drop_cbs`."
     fname = Path(learn.path)/fname
     dropped = [cb for cb in learn.cbs if isinstance(cb, tuple(drop_cbs))]
     learn.remove_cbs(dropped)
     try:
-        with _atomic_path(fname) as tmp: learn.export(tmp)
+        with atomic_path(fname) as tmp: learn.export(tmp)
     finally: learn.add_cbs(dropped)
     return fname
 
@@ -59,7 +52,7 @@ def save_weights(learn_or_model, path, vocab=None, norm=None) -> Path:
     if rank_distrib(): return path                             # one writer under DDP, as fastai's `save`
     meta = dict(format='pt', wisefast_version=wisefast.__version__,
                 wisefast_config=model_config(learn_or_model, vocab, norm).to_json())
-    with _atomic_path(path) as tmp: save_model(model, str(tmp), metadata=meta, force_contiguous=True)   # channels_last too
+    with atomic_path(path) as tmp: save_model(model, str(tmp), metadata=meta, force_contiguous=True)   # channels_last too
     return path
 
 # %% ../nbs/06_export.ipynb #e7a0c001

@@ -6,6 +6,7 @@ Docs: https://wisefast.github.io/wisefast/heads.html.md"""
 
 # %% ../nbs/00_heads.ipynb #0b1643a7
 from __future__ import annotations
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 import torch
@@ -174,6 +175,15 @@ class DepthwiseConv(nn.Conv2d):
 
 
 # %% ../nbs/00_heads.ipynb #33cc220f
+def _project_loaded(head, incompatible_keys):
+    "After weights are loaded into a non-negative head: its kernel projected as training keeps it (Keras' `NonNeg`), saying so"
+    n = sum(int((p < 0).sum()) for p in head.constrained_parameters())
+    if n:
+        warnings.warn(f"The loaded weights put {n} negative value(s) in the non-negative kernel of a {head.variant!r} head: "
+                      "they are set to 0, as training keeps them (Keras' NonNeg). Weights saved by wisefast never have them.")
+        with torch.no_grad():
+            for p in head.constrained_parameters(): p.clamp_(min=0)
+
 class WiseHead(Sliceable, nn.Sequential):
     "A classifier head over an unpooled `(B, C, H, W)` map: pool → spatial → flatten → drop → fc → act."
     def __init__(self, nf:int, n_out:int, fmap_size, variant:str='wise', pool:int|None=None,
@@ -201,6 +211,7 @@ class WiseHead(Sliceable, nn.Sequential):
         store_attr('nf,n_out,variant,ps,flexible,y_range')
         self.fmap_size, self.prepool, self.grid, self.num_features = to_2tuple(fmap_size), (1 if gap else pool), grid, n_feat
         self.nonneg = spec.nonneg
+        if self.nonneg: self.register_load_state_dict_post_hook(_project_loaded)
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from fastai.basics import Learner
 from huggingface_hub import ModelCard, ModelCardData, EvalResult
 import wisefast
-from .callbacks import write_atomic, atomic_folder
+from .files import write_atomic, atomic_folder
 from .config import WiseConfig
 from .export import save_weights, model_config
 from .load import CONFIG_NAME, WEIGHTS_NAME, load_wise_learner, resolve_pretrained, _hub_id

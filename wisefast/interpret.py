@@ -14,7 +14,7 @@ from fastai.learner import Learner
 from .extras import require
 from .models import WiseModel
 from .load import inference_learner, load_wise_learner
-from .callbacks import savefig_atomic
+from .files import savefig_atomic
 
 def _cam(module:str=''):
     "`pytorch_grad_cam` (or its submodule `module`): the `gradcam` extra, imported when Grad-CAM is used"

@@ -56,7 +56,7 @@ def _add_norm(dls, model:WiseModel, arch:str):
             warnings.warn(f"These DataLoaders normalise inputs ({'Caffe, BGR ' if have[0]['bgr'] else ''}mean="
                 f"{[round(m, 3) for m in have[0]['mean']]}) but the pretrained weights of {arch} expect mean={list(mean)}, "
                 f"std={list(std)}: build them with preprocess=None and wise_learner adds the weights' statistics "
-                f"(keep them only to reproduce the paper's Caffe preprocessing).")
+                f"(on the command line: --preprocess {arch}); keep them only to reproduce the paper's Caffe preprocessing.")
         return
     if not hasattr(dls, 'add_tfms'):
         warnings.warn("These DataLoaders take no batch transforms: normalise inputs with the weights' statistics "
@@ -104,8 +104,9 @@ class CheckPrecision(Callback):
     "Say so when mixed precision was asked for (`to_fp16`) on a device where fastai's `MixedPrecision` does nothing."
     def before_fit(self):
         if hasattr(self.learn, 'mixed_precision') and next(self.model.parameters()).device.type != 'cuda':
-            warnings.warn("to_fp16(): fastai's mixed precision autocasts on CUDA only, so on this "
-                          f"{next(self.model.parameters()).device.type.upper()} it trains in fp32. Remove to_fp16() here.")
+            call = 'to_bf16()' if 'bf16' in str(getattr(self.learn.mixed_precision, 'amp_mode', '')).lower() else 'to_fp16()'
+            warnings.warn(f"{call}: fastai's mixed precision autocasts on CUDA only, so on this "
+                          f"{next(self.model.parameters()).device.type.upper()} it trains in fp32. Remove {call} here.")
 
 # %% ../nbs/03a_learner.ipynb #f1c58498
 def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|None=None, pretrained:bool|str|Path=True,

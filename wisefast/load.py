@@ -111,7 +111,7 @@ def read_config(source) -> WiseConfig:
         state = _checkpoint(path)
         if not isinstance(state, dict) or 'wisefast_config' not in state:
             raise ValueError(f"{path} records no wisefast config (a checkpoint of wisefast 0.1, or not wisefast's): load "
-                             "it into a learner built as it was trained, with `learn.load_checkpoint`.")
+                             "it into a learner built as it was trained, with `load_checkpoint(learn, file)`.")
         return WiseConfig.from_json(state['wisefast_config'], str(path))
     raise ValueError(f"{source}: a {kind} source has no config to read as data (load it with `load_wise_learner`).")
 

@@ -129,12 +129,25 @@ def set_input_size(body:nn.Module, size):
     if isinstance(body, TimmFeatures) and body.fmt == 'NLC': body.feat_size = body.grid(to_2tuple(size))
     return body
 
+def _weights_file(file:Path, name:str):
+    "Check `file` holds tensors, read as data (safetensors, or `torch.load(weights_only=True)`): no code in it runs"
+    try:
+        if file.suffix == '.safetensors':
+            from safetensors import safe_open
+            with safe_open(str(file), framework='pt'): return
+        torch.load(file, map_location='meta', weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{file} is not a weights file of {name} (read as data, nothing in it run: "
+                         f"{str(e).strip().splitlines()[0][:150]}): pass the .pth/.safetensors state dict of a {name}, "
+                         f"or pretrained=True for timm's weights.") from None
+
 def _create(name:str, pretrained, **kw) -> nn.Module:
     "`timm.create_model` with `pretrained` a bool or a weights file, and errors that say what to do"
     if isinstance(pretrained, (str, Path)):
         file = Path(pretrained).expanduser()
         if not file.is_file(): raise FileNotFoundError(f"Pretrained weights file {file} not found: pass an existing "
                                                        f".pth/.safetensors file, or pretrained=True for timm's weights.")
+        _weights_file(file, name)
         kw.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(file)))
     else: kw['pretrained'] = bool(pretrained)
     try: return timm.create_model(name, **kw)
@@ -142,11 +155,14 @@ def _create(name:str, pretrained, **kw) -> nn.Module:
         if 'dynamic_img_size' not in str(e): raise
         raise ValueError(f"{name} is built for one image size and timm cannot make it take any size, which "
                          f"flexible=True needs: use flexible=False.") from None
-    except (OSError, RuntimeError) as e:
-        if kw['pretrained'] and not isinstance(pretrained, (str, Path)):
-            raise RuntimeError(f"Could not fetch timm's pretrained weights for {name!r} ({e}). Offline? Download them "
-                               f"elsewhere and pass the file: pretrained='path/to/{name}.safetensors', or train from "
-                               f"scratch with pretrained=False.") from e
+    except (OSError, RuntimeError, KeyError) as e:
+        if isinstance(pretrained, (str, Path)):
+            raise ValueError(f"{pretrained} does not hold weights of {name} ({str(e).strip().splitlines()[0][:200]}): "
+                             f"pass the state dict of a {name}, or pretrained=False.") from None
+        if kw['pretrained']:
+            raise ConnectionError(f"Could not fetch timm's pretrained weights for {name!r} ({str(e).splitlines()[0][:150]}). "
+                                  f"Offline? Download them elsewhere and pass the file: pretrained='path/to/{name}.safetensors', "
+                                  "or train from scratch with pretrained=False.") from None
         raise
 
 def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=None,
@@ -345,6 +361,7 @@ def _fitted_head(body:nn.Module, arch, size, spec, pool, n_in:int, n_out:int=2, 
 def check_model(arch:str, size, heads, pool=None, recalibration:str|None=None, n_in:int=3, **kwargs):
     "Raise (naming what works) unless each of `heads` builds on `arch` for `size` images: the registry, one backbone, no weights"
     specs = [head_spec(h)[0] for h in heads]
+    WiseConfig(resolve_arch(arch), 2, to_2tuple(size), n_in=n_in, recalibration=recalibration)   # sizes in range, names known
     body = create_timm_body(arch, n_in=n_in, size=size, **kwargs)
     if recalibration: add_recalibration(body, recalibration)
     for spec in dict.fromkeys(specs): _fitted_head(body, arch, size, spec, pool, n_in)

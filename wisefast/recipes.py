@@ -18,7 +18,8 @@ from fastai.torch_core import set_seed
 from .paper import PAPER_LR, PAPER_FACTOR, PAPER_EVERY, PAPER_PS, RECIPES, paper_epochs
 from .data import wise_dls
 from .learner import wise_learner, top5_accuracy
-from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, write_atomic
+from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger
+from .files import write_atomic
 from .schedule import KerasSGD, paper_sgd
 
 _S224, _F512 = RECIPES['scratch_224'], RECIPES['finetune_512']   # the paper's defaults (`wisefast.paper`)
