@@ -42,8 +42,8 @@ HEADS = 'gap:default,gap_dp:default,fastai:default,wise:default,wise:paper,dw_no
 SCHEDULE_LR = dict(one_cycle=0.05, staircase=0.045, fine_tune=0.05)   # each schedule's default learning rate
 PRETRAIN = {'fashion_mnist:32': "all 60,000 Fashion-MNIST training images at 32 px (a 4×4 map), GAP head, "
                                 "`fit_one_cycle` at 0.05 for {epochs} epochs"}
-CELL = ['task', 'map', 'schedule', 'lr', 'pretrained']                 # what makes a cell; the rows before it: one_cycle
-CELL_DEFAULTS = dict(schedule='one_cycle', lr=0.05, pretrained='none')
+CELL = ['task', 'map', 'schedule', 'lr', 'pretrained', 'bn_momentum']   # what makes a cell; the rows before it: one_cycle
+CELL_DEFAULTS = dict(schedule='one_cycle', lr=0.05, pretrained='none', bn_momentum=0.1)
 COLS = [*CELL, 'head', 'init', 'seed', 'epochs', 'final_top1', 'best_top1', 'seconds', 'sec_per_epoch',
         'head_params', 'params', 'n_train', 'n_test', 'bn_batch_top1', 'bn_reest_top1']
 
@@ -58,6 +58,7 @@ def parse_args(argv=None):
                                             "for staircase); several, comma-separated, make one cell each")
     p.add_argument('--pretrained', default='none', choices=('none', *PRETRAIN), help="start from the study's pre-trained backbone")
     p.add_argument('--pretrain-epochs', type=int, default=10, help="epochs of the pre-training (once, then reused)")
+    p.add_argument('--bn-momentum', type=float, default=0.1, help="BatchNorm momentum (PyTorch's meaning; Keras' 0.99 is 0.01)")
     p.add_argument('--bs', type=int, default=64)
     p.add_argument('--arch', default='test_resnet')
     p.add_argument('--n-train', type=int, help="training images per class (default: 5,000 images in all; pre-training: all)")
@@ -78,7 +79,8 @@ def cells(a) -> list:
         task, _, m = c.strip().partition(':')
         if task not in TASKS or not m.isdigit() or int(m) not in MAPS:
             raise SystemExit(f"--cells: {c!r} is not TASK:MAP with TASK one of {', '.join(TASKS)} and MAP one of {list(MAPS)}")
-        out += [dict(task=task, map=int(m), schedule=a.schedule, lr=lr, pretrained=a.pretrained) for lr in lrs(a)]
+        out += [dict(task=task, map=int(m), schedule=a.schedule, lr=lr, pretrained=a.pretrained, bn_momentum=a.bn_momentum)
+                for lr in lrs(a)]
     return out
 
 def cell_name(c:dict) -> str:
@@ -87,6 +89,7 @@ def cell_name(c:dict) -> str:
     if c['schedule'] != 'one_cycle': out += f"_{c['schedule']}"
     if c['lr'] != SCHEDULE_LR[c['schedule']]: out += f"_lr{c['lr']:g}"
     if c['pretrained'] != 'none': out += f"_pt-{c['pretrained'].replace(':', '')}"
+    if c['bn_momentum'] != 0.1: out += f"_bnm{c['bn_momentum']:g}"
     return out
 
 def compare_argv(a, c:dict, seed:int, out, weights=None) -> list:
@@ -96,6 +99,7 @@ def compare_argv(a, c:dict, seed:int, out, weights=None) -> list:
             '--schedule', c['schedule'], '--lr', f"{c['lr']:g}", '--epochs', str(a.epochs), '--bs', str(a.bs),
             '--n-per-class', f'{n},{a.n_test or 100000}', '--test-as-valid', '--augment', 'none', '--preprocess', preprocess(a, c),
             *(['--pretrained', str(weights or backbone_file(a, c['pretrained']))] if c['pretrained'] != 'none' else []),
+            *(['--bn-momentum', f"{c['bn_momentum']:g}"] if c['bn_momentum'] != 0.1 else []),
             '--seed', str(seed), '--workers', '0', '--threads', '1', '--out', str(out)]
 
 def preprocess(a, c:dict) -> str:
@@ -129,8 +133,8 @@ def pretrained_backbone(a, name:str) -> Path:
     if rc := wisefast(['compare', *argv]): sys.exit(rc)
     from safetensors.torch import save
     from wisefast.files import atomic_file
-    from wisefast.export import load_exported
-    body = load_exported(run/'gap-default').model[0]          # timm's model, pooling and classifier removed: timm's keys
+    from wisefast.load import load_exported
+    with quiet(): body = load_exported(run/'gap-default').model[0].model   # timm's model, no pooling, no classifier
     with atomic_file(f) as out: out.write(save({k: v.contiguous() for k, v in body.state_dict().items()}))
     return f
 
@@ -169,7 +173,7 @@ def run_rows(a, c:dict, seed:int, out:Path, probe:bool=True) -> tuple:
     "(rows, curve rows) of the finished run folder `out` of cell `c`, each head's final model BatchNorm-probed (`bn_probe`)"
     import json
     from wisefast.experiments import check_heads, head_dir
-    from wisefast.export import load_exported
+    from wisefast.load import load_exported
     rows, curves = [], []
     dls = study_dls(a, c, seed) if probe else None
     for h in check_heads(a.heads):
@@ -209,7 +213,7 @@ def locked(out:Path):
 def step_times(a, heads:list, fmap:int, n_out:int, rounds:int=15, steps:int=3) -> dict:
     "Median ms of one training step (forward, backward, SGD) of each head's model, measured side by side, interleaved"
     import torch, warnings
-    from wisefast.experiments import head_settings
+    from wisefast.heads import head_spec
     from wisefast.models import create_wise_model
     torch.set_num_threads(1)
     x, y = torch.randn(a.bs, 3, MAPS[fmap], MAPS[fmap]), torch.randint(0, n_out, (a.bs,))
@@ -217,8 +221,8 @@ def step_times(a, heads:list, fmap:int, n_out:int, rounds:int=15, steps:int=3) -
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         for h in heads:
-            variant, kw = head_settings(h)
-            m = create_wise_model(a.arch, n_out, size=MAPS[fmap], head=variant, pretrained=False, output_stride=8, **kw)
+            spec, kw = head_spec(h, setting='paper')             # a plain name: as the paper trains it (`wisefast compare`)
+            m = create_wise_model(a.arch, n_out, size=MAPS[fmap], head=spec.name, pretrained=False, output_stride=8, **kw)
             models[label(*parse_head(h))] = (m, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9))
     times = {h: [] for h in models}
     def step(m, opt):
@@ -246,7 +250,8 @@ def vs_gap(d:pd.DataFrame, col:str='final_top1'):
 def cell_of(d:pd.DataFrame) -> dict:
     "The cell (`CELL`) of the rows `d` of one cell"
     r = d.iloc[0]
-    return dict(task=r.task, map=int(r['map']), schedule=r.schedule, lr=float(r.lr), pretrained=r.pretrained)
+    return dict(task=r.task, map=int(r['map']), schedule=r.schedule, lr=float(r.lr), pretrained=r.pretrained,
+                bn_momentum=float(r.bn_momentum))
 
 def cell_title(c:dict) -> str:
     "How a cell is named in the tables: task and map, then what differs from the first cells"
@@ -254,12 +259,13 @@ def cell_title(c:dict) -> str:
     if c['pretrained'] != 'none': out.append(f"pre-trained ({c['pretrained']})")
     if c['schedule'] != 'one_cycle': out.append(c['schedule'].replace('_', ' '))
     if c['lr'] != SCHEDULE_LR[c['schedule']]: out.append(f"lr {c['lr']:g}")
+    if c['bn_momentum'] != 0.1: out.append(f"BN momentum {c['bn_momentum']:g}")
     return ', '.join(out)
 
 def by_cell(df:pd.DataFrame):
     "`(cell, its rows)` for each cell of `df`, in the order of the table: schedules, pre-training, tasks, maps, lrs"
     key = lambda c: (list(SCHEDULE_LR).index(c['schedule']), c['pretrained'] != 'none', list(TASKS).index(c['task']),
-                     c['map'], c['lr'])
+                     c['map'], c['lr'], -c['bn_momentum'])
     groups = [(cell_of(d), d) for _, d in df.groupby(CELL, sort=False)]
     return sorted(groups, key=lambda g: key(g[0]))
 
@@ -282,13 +288,13 @@ def cell_args(a, c:dict, d:pd.DataFrame) -> argparse.Namespace:
     n_test = int(d.n_test.iloc[0])
     return argparse.Namespace(**{**vars(a), 'heads': ','.join(cell_heads(d)), 'epochs': int(d.epochs.iloc[0]),
                                  'n_train': int(d.n_train.iloc[0])//CLASSES[c['task']], 'schedule': c['schedule'],
-                                 'lr': c['lr'], 'pretrained': c['pretrained'],
+                                 'lr': c['lr'], 'pretrained': c['pretrained'], 'bn_momentum': c['bn_momentum'],
                                  'n_test': None if n_test == FULL_TEST else n_test//CLASSES[c['task']]})
 
 def study_cmd(a, c:dict) -> str:
     "The `head_study.py` command of cell `c` run with `a`'s settings (the defaults left out)"
     default = parse_args([])
-    extra = [s for k in ('schedule', 'pretrained', 'heads', 'epochs', 'n_test') if getattr(a, k) != getattr(default, k)
+    extra = [s for k in ('schedule', 'pretrained', 'bn_momentum', 'heads', 'epochs', 'n_test') if getattr(a, k) != getattr(default, k)
              for s in (f"--{k.replace('_', '-')}", str(getattr(a, k)))]
     if c['lr'] != SCHEDULE_LR[c['schedule']]: extra += ['--lr', f"{c['lr']:g}"]
     return ' '.join(shlex.quote(s) for s in ['python', 'benchmarks/head_study.py', '--cells', f"{c['task']}:{c['map']}", *extra])

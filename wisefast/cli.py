@@ -413,6 +413,8 @@ def compare_parser() -> argparse.ArgumentParser:
     a('--out', default='compare', help="output folder (default: ./compare)")
     a('--schedule', default='staircase', choices=SCHEDULES, help="the paper's staircase (default) or fastai's fit_one_cycle at --lr")
     a('--output-stride', type=int, choices=(8, 16, 32), help="backbone output stride (timm's; 8 or 16: a larger feature map)")
+    a('--bn-momentum', type=positive_float, help="BatchNorm momentum of the running statistics (PyTorch's meaning, "
+                                                  "default: the model's, 0.1; Keras' default 0.99 is 0.01)")
     add_recipe_args(p)
     return p
 
@@ -432,7 +434,7 @@ def compare_main(argv=None) -> int:
     with run_lock(out):                                       # one comparison per folder
         df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
                            seed=a.seed, out=out, pretrained=a.pretrained, factor=a.factor, every=a.every,
-                           keras_exact=a.keras_exact, schedule=a.schedule, **model_kw)
+                           keras_exact=a.keras_exact, schedule=a.schedule, bn_momentum=a.bn_momentum, **model_kw)
     print(results_markdown(df))
     print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head with its export.pkl")
 

@@ -26,8 +26,8 @@ from .schedule import KerasSGD, paper_sgd
 from .export import export_run
 
 # %% auto #0
-__all__ = ['TABLE_COLS', 'head_dir', 'check_heads', 'variant_result', 'variant_learner', 'train_variant', 'load_variant',
-           'results_markdown', 'plot_curves', 'compare_heads']
+__all__ = ['TABLE_COLS', 'head_dir', 'check_heads', 'variant_result', 'variant_learner', 'set_bn_momentum', 'train_variant',
+           'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
 def head_dir(name:str) -> str:
@@ -85,12 +85,20 @@ def _fine_tune(learn:Learner, epochs:int, lr:float, start:int, run_cbs, freeze_e
     learn.unfreeze()
     learn.fit_one_cycle(epochs - freeze_epochs, slice(lr/2/100, lr/2), pct_start=0.3, div=5., start_epoch=max(0, start - freeze_epochs))
 
+def set_bn_momentum(model:nn.Module, momentum:float) -> nn.Module:
+    "Every BatchNorm layer of `model` with running-statistics `momentum` (PyTorch's meaning: Keras' 0.99 is 0.01)"
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm): m.momentum = momentum
+    return model
+
 def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPER_LR, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY,
-                  seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, schedule:str='staircase', **kwargs) -> dict:
+                  seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, schedule:str='staircase',
+                  bn_momentum:float|None=None, # BatchNorm momentum (default: the model's, PyTorch's 0.1)
+                  **kwargs) -> dict:
     "Train (or resume, or skip if done) `arch` with `head` on `dls` in folder `path`, export it there; returns its result row."
     path = Path(path)
     cfg = dict(arch=arch, epochs=epochs, lr=lr, factor=factor, every=every, seed=seed, pretrained=str(pretrained),
-               keras_exact=keras_exact, bs=dls.train.bs, schedule=schedule)
+               keras_exact=keras_exact, bs=dls.train.bs, schedule=schedule, **({} if bn_momentum is None else dict(bn_momentum=bn_momentum)))
     if schedule not in SCHEDULES: raise ValueError(f"Unknown schedule {schedule!r}: choose from {', '.join(SCHEDULES)}.")
     done = path/'result.json'
     if done.exists():
@@ -104,6 +112,7 @@ def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPE
     ck, seeder = CheckpointCallback('valid_accuracy'), EpochSeed(seed)
     learn = variant_learner(dls, arch, head, path, lr=lr, seed=seed, pretrained=pretrained, keras_exact=keras_exact,
                             cbs=[ck, seeder, *L(cbs)], **kwargs)
+    if bn_momentum is not None: set_bn_momentum(learn.model, bn_momentum)
     start = ck.resume(learn) if (learn.path/learn.model_dir/f'{ck.fname}.pth').exists() else 0
     history = HistoryLogger(start_epoch=start)
     learn.add_cb(history)
