@@ -30,10 +30,11 @@ $(STAMP):
 train: setup
 	$(BIN)/wisefast train $(ARGS)
 
-# every notebook runs once, as `nbdev-test` runs it (slow cells skipped), and becomes a page of the site the docs tests check
+# every notebook runs once, as `nbdev-test` runs it (slow cells skipped), and becomes a page of the site the docs tests
+# check; the tests end with their 15 slowest (test durations, to keep the suite quick)
 test: setup
 	$(BIN)/python tools/build_docs.py
-	DOCS_PREBUILT=1 $(BIN)/pytest -q tests
+	DOCS_PREBUILT=1 $(BIN)/pytest -q --durations=15 tests
 
 docs: setup
 	$(BIN)/python tools/build_docs.py

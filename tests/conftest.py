@@ -1,11 +1,22 @@
-import os, warnings
+import os, shutil, tempfile, warnings
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 os.environ.setdefault('MPLBACKEND', 'Agg')
 warnings.filterwarnings('ignore', category=FutureWarning)
+# The tests write only under temporary folders: fastai's data folder (`digits_folder`, `dataset_path`) is one made for
+# this session, here and in the commands the tests start, and removed at the end (`pytest_unconfigure`)
+FASTAI_HOME = os.environ['FASTAI_HOME'] = tempfile.mkdtemp(prefix='wisefast-tests-fastai-')
 
+import pytest, torch
 
-import pytest
+def pytest_unconfigure(config): shutil.rmtree(FASTAI_HOME, ignore_errors=True)
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    "One torch thread: much faster than two on a busy 2-core CPU, and no influence on the results the tests check."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 FULL_DATA_HELP = ("the full Fashion-MNIST is not installed (only the sample shipped with wisefast): "
                   "`apt-get install dataset-fashion-mnist` or `python -c 'from wisefast.datasets import *; fashion_mnist_path(download=True)'`")

@@ -11,12 +11,6 @@ SIZES = {'Inception-v3': (128, 160), 'EVA-02': (56, 112), 'LeViT': (128, 192), '
 FAMILIES = [(f, arch, SIZES.get(f, (64, 96))) for f, arch in BACKBONE_FAMILIES.items()]
 IDS = [f for f, *_ in FAMILIES]
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 def _timm_grid(model, x):
     "Spatial size of the last map timm's own `forward_intermediates` gives, laid out NCHW by timm itself"
     kw = dict(indices=1, intermediates_only=True)

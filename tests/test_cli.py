@@ -1,5 +1,5 @@
 "The `wisefast` command: dispatch, --help, train (outputs, resume) and predict."
-import shlex, subprocess, sys, os, pytest, torch
+import shlex, subprocess, sys, os, pytest
 import pandas as pd
 from pathlib import Path
 from PIL import Image
@@ -10,12 +10,6 @@ from wisefast.datasets import digits_folder
 
 ENV = {**os.environ, 'HF_HUB_OFFLINE': '1', 'NO_ALBUMENTATIONS_UPDATE': '1', 'MPLBACKEND': 'Agg'}
 WISEFAST = Path(sys.executable).parent/'wisefast'
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -61,6 +61,7 @@ def test_vision_learner_splitter_and_custom_head_init():
     dls = wise_dls(dict(train=list(zip(X, y.astype(str))), valid=list(zip(X[:8], y[:8].astype(str)))), size=64, bs=8,
                    augment=False, num_workers=0)
     learn = wise_learner(dls, 'resnet18', pretrained=False, splitter=lambda m: [params(m[0].model.layer4), params(m[1])])
+    learn.create_opt()
     assert len(learn.opt.param_groups) == 2
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     seen = []

@@ -4,7 +4,7 @@ an image uploaded, `predict`'s label and a Grad-CAM image shown, nothing fetched
 screenshot saved (to `DEMO_SCREENSHOT` if set; `DEMO_MODELS=A,B` serves those models instead of the tiny ones)."""
 import importlib.util, os, re, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
-import numpy as np, pytest, torch
+import numpy as np, pytest
 from wisefast import cli
 from wisefast.demo import demo, demo_outputs, explain, sample_examples
 from wisefast.load import load_wise_learner
@@ -22,12 +22,6 @@ CHROME = None if NO_BROWSER else (os.environ.get('CHROME_BIN') or _which('chromi
 DRIVER = os.environ.get('CHROMEDRIVER') or _which('chromedriver')
 needs_chromium = pytest.mark.skipif(not (CHROME and DRIVER), reason='WISEFAST_NO_BROWSER is set' if NO_BROWSER else
                                     'headless Chromium not installed: apt-get install -y chromium chromium-driver')
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):

@@ -77,3 +77,23 @@ def test_one_cycle_resume_matches_uninterrupted(data, tmp_path):
     other = wise_dls(data, size=32, bs=4, valid_pct=0.5, num_workers=0, seed=1, augment=False)
     with pytest.raises(ValueError, match="other settings.*'n_valid'"):  # other images, e.g. another --n-per-class: refused
         compare_heads(other, 'test_resnet', out=tmp_path/'cut', **kw)
+
+class InterruptAt(Callback):
+    "Stop the run when its `n`-th epoch starts, counting over every fit (fastai's `fine_tune` fits twice)"
+    def __init__(self, n:int): self.n, self.seen = n, 0
+    def before_epoch(self):
+        self.seen += 1
+        if self.seen > self.n: raise KeyboardInterrupt(f"interrupted after {self.n} epochs")
+
+def test_fine_tune_resumes_in_its_second_fit(data, tmp_path):
+    "`schedule='fine_tune'`: fastai's two fits, killed in the second and resumed, end as an uninterrupted run, history and all"
+    from wisefast.experiments import train_variant
+    dls = wise_dls(data, size=32, bs=4, valid_pct=0.34, num_workers=0, seed=1)
+    kw = dict(epochs=4, lr=0.01, seed=1, schedule='fine_tune')
+    full = train_variant(dls, 'test_resnet', 'wise', tmp_path/'full', **kw)
+    with pytest.raises(KeyboardInterrupt): train_variant(dls, 'test_resnet', 'wise', tmp_path/'cut', cbs=[InterruptAt(2)], **kw)
+    assert pd.read_csv(tmp_path/'cut'/'history.csv').epoch.tolist() == [0, 1]   # the frozen epoch, then one of the second fit
+    again = train_variant(dls, 'test_resnet', 'wise', tmp_path/'cut', **kw)
+    h1, h2 = (pd.read_csv(tmp_path/d/'history.csv').drop(columns='time') for d in ('full', 'cut'))
+    pd.testing.assert_frame_equal(h2, h1)
+    assert h1.epoch.tolist() == [0, 1, 2, 3] and again['last_top1'] == full['last_top1']

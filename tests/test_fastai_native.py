@@ -72,8 +72,12 @@ def test_defaults_are_the_measured_ones(folder):
     f = wise_learner(_dls(folder, 64), 'resnet10t', pretrained=False, head='fastai').model[1]
     assert [m.p for m in f if isinstance(m, nn.Dropout)] == [0.25, 0.5]   # vision_learner's ps=0.5
 
-def test_pretrained_is_the_default_and_says_what_to_do_offline(folder):
-    with pytest.raises(RuntimeError, match='pretrained=False'): wise_learner(_dls(folder, 64), 'resnet10t')
+def test_pretrained_is_the_default_and_says_what_to_do_offline(folder, tmp_path, monkeypatch):
+    "Offline, with none of timm's weights cached (an empty Hugging Face cache, whatever this machine holds): what to do"
+    import huggingface_hub.constants as hf
+    monkeypatch.setattr(hf, 'HF_HUB_CACHE', str(tmp_path/'hf'))
+    monkeypatch.setattr(hf, 'HF_HUB_OFFLINE', True)
+    with pytest.raises(ConnectionError, match='pretrained=False'): wise_learner(_dls(folder, 64), 'resnet10t')
 
 def test_channels_last_and_fp16_opt_in(folder):
     "nothing is switched on by itself; `to_channelslast` keeps working (on CPU too) and `to_fp16` on CPU says so"

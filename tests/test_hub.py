@@ -3,17 +3,11 @@
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 from unittest import mock
-import pytest, torch, yaml
+import pytest, yaml
 from wisefast.cli import main
 from wisefast.datasets import digits_folder
 
 WISEFAST = str(Path(sys.executable).parent/'wisefast')
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 @pytest.fixture
 def no_credentials(tmp_path, monkeypatch):

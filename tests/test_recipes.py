@@ -9,12 +9,6 @@ from wisefast.learner import top5_accuracy
 from wisefast.schedule import paper_sgd, KerasSGD
 from wisefast.datasets import digits_folder
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 def rand_dls(size, n=2, bs=2, n_cls=3):
     ds = list(zip(torch.randn(n, 3, size, size), torch.arange(n) % n_cls))
     return DataLoaders(DataLoader(ds, bs=bs, shuffle=True, drop_last=True), DataLoader(ds, bs=bs))

@@ -18,12 +18,6 @@ from wisefast.export import export_learner, save_weights
 from wisefast.load import load_exported, load_wise_model
 from wisefast.images import scan_images
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 def _zip(fn, entries) -> Path:
     "A zip of `entries`: (name, data) files, (name, target, 'link') symlinks, (name, None) folders."
     with zipfile.ZipFile(fn, 'w', zipfile.ZIP_DEFLATED) as z:

@@ -10,13 +10,6 @@ from wisefast.schedule import paper_sgd
 from wisefast.callbacks import save_checkpoint, load_checkpoint
 from fastai.learner import Learner
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "One torch thread: much faster than two on a busy 2-core CPU, and no influence on the results checked here."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 class Killed(Exception): pass
 
 class KillAt(Callback):

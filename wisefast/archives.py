@@ -28,7 +28,7 @@ def _parts(name:str) -> tuple:
     name = name.replace('\\', '/')
     if name.startswith('/') or re.match(r'^[A-Za-z]:', name) or '..' in name.split('/'):
         raise UnsafeArchiveError(f"unsafe path in archive: {name!r} (absolute or with '..')")
-    if any(ord(ch) < 32 for ch in name):                 # a NUL would cut the name short: `a\x00b.txt` written as `a`
+    if any(ord(ch) < 32 for ch in name):                 # a NUL cuts the name short: `a\x00b.txt` would be written as `a`
         raise UnsafeArchiveError(f"unsafe path in archive: {name!r} (control characters in a name)")
     return tuple(p for p in name.split('/') if p not in ('', '.'))
 
@@ -53,7 +53,7 @@ def _link_target(parts:tuple, target:str, links:set) -> tuple:
 def _plan(z:zipfile.ZipFile, max_size:int, max_ratio:float) -> list:
     "(member, parts) of the entries to extract, after checking every one: nothing is written before all pass"
     members = [m for m in z.infolist() if not set(_JUNK) & set(m.filename.replace('\\', '/').split('/'))]
-    plan = [(m, _parts(m.filename)) for m in members]
+    plan = [(m, _parts(m.orig_filename)) for m in members]      # the name as stored: `filename` is cut at a NUL
     links = {_fold(p) for m, p in plan if _is_link(m)}
     for m, p in plan:
         via = next((p[:i] for i in range(1, len(p) + (not _is_link(m))) if _fold(p[:i]) in links), None)

@@ -19,7 +19,7 @@ from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
 from fastai.torch_core import get_model, rank_distrib, set_seed
 from .config import learner_config
-from .files import atomic_file, write_atomic, savefig_atomic
+from .files import atomic_file, write_atomic, savefig_atomic, remove_stale
 
 # %% auto #0
 __all__ = ['TRAINING_CBS', 'save_checkpoint', 'load_checkpoint', 'CheckpointCallback', 'EpochSeed', 'HistoryLogger',
@@ -94,6 +94,8 @@ class CheckpointCallback(TrackerCallback):
 
     def before_fit(self):
         super().before_fit(); self.trained = False
+        for d in (self.path, self.path/self.model_dir):          # what writers killed in this run's folders left behind
+            if d.is_dir(): remove_stale(d)
         if getattr(self, 'smooth', None) is not None:          # after the `Recorder` reset it: a resumed run's history
             sl = self.learn.recorder.smooth_loss                # is the uninterrupted run's, its train_loss included
             sl.val, sl.count = torch.tensor(self.smooth[0]), self.smooth[1]

@@ -136,6 +136,8 @@ def train_config(args) -> dict:
     return {'head': 'wise', **RECIPES[cfg['recipe']], **cfg}
 
 # %% ../nbs/10_cli.ipynb #e00d4710
+import contextlib, errno
+
 def _source(data:str, path=None) -> tuple:
     "(`wise_dls` source, name of the data actually used, for the run folder) of `--data`: a dataset name or a folder"
     from wisefast.datasets import DATASETS, MOSAICS, digits_folder, fashion_mnist_path, is_sample
@@ -160,6 +162,15 @@ def _check_out(out:Path) -> Path:
     if not os.access(first, os.W_OK):
         raise CLIError(f"--out {out}: {first} is not writable (a read-only file system, or not yours): pass a folder you can write to")
     return out
+
+@contextlib.contextmanager
+def _disk_space():
+    "A disk that fills up while a command writes: one line naming the file (`CLIError`), not a traceback"
+    try: yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT): raise
+        raise CLIError(f"{e.strerror} writing {e.filename}: free some space and run again" if e.filename
+                       else e.strerror) from None                   # `wisefast.files` says which file and what to do
 
 def _previous_run(out:Path, resume:bool, overwrite:bool) -> list:
     "The files of a run in `out` that `overwrite` replaces; a `CLIError` if there are some and neither `resume` nor `overwrite`"
@@ -238,7 +249,7 @@ def train(cfg:dict):
     if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a CUDA GPU: training in fp32"); fp16 = False
     dls = load_data(source, cfg['size'], cfg['bs'], cfg)
     epochs = cfg.get('epochs') or paper_epochs(cfg['recipe'], cfg['data'])
-    with run_lock(out):                                       # one run per folder: a second one stops at once
+    with _disk_space(), run_lock(out):                        # one run per folder: a second one stops at once
         for f in _previous_run(out, cfg['resume'], cfg.get('overwrite', False)): f.unlink()   # --overwrite, the options and data known good
         t0 = time.time()
         try:
@@ -352,8 +363,8 @@ def predict_batches(learn, files, bs:int=32, workers:int=0):
     dl = learn.dls.test_dl(files, bs=bs, num_workers=workers)
     dl.create_item = partial(_readable_item, dl.dataset)
     model = learn.model.eval()
-    with torch.inference_mode():
-        for xb, idx in dl: yield [files[i] for i in idx.tolist()], model(xb).float().softmax(1).cpu()
+    with torch.inference_mode():                      # a plain tensor in: no fastai type dispatch at each layer
+        for xb, idx in dl: yield [files[i] for i in idx.tolist()], model(xb.as_subclass(torch.Tensor)).float().softmax(1).cpu()
 
 def predict(model, images, bs:int=32, cpu:bool=False, workers:int=0, csv=None) -> list:
     "(file, class, probability) for each image in `images` (files or folders) with `model`; class `None`: not a readable image"
@@ -431,7 +442,7 @@ def compare_main(argv=None) -> int:
     _check_model(a.arch, a.size, heads, **model_kw)
     out = _check_out(Path(a.out).expanduser())
     dls = load_data(source, a.size, a.bs, vars(a))
-    with run_lock(out):                                       # one comparison per folder
+    with _disk_space(), run_lock(out):                        # one comparison per folder
         df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
                            seed=a.seed, out=out, pretrained=a.pretrained, factor=a.factor, every=a.every,
                            keras_exact=a.keras_exact, schedule=a.schedule, bn_momentum=a.bn_momentum, **model_kw)
@@ -472,7 +483,7 @@ def gradcam_main(argv=None) -> int:
     names = a.names.split(',') if a.names else None
     if names and len(names) != len(models): raise CLIError(f"--names gives {len(names)} names for {len(models)} models")
     from wisefast.interpret import plot_gradcam
-    plot_gradcam(models, items, a.out, names=names, targets=a.target, layer=a.layer)
+    with _disk_space(): plot_gradcam(models, items, a.out, names=names, targets=a.target, layer=a.layer)
     print(f"Grad-CAM figure of {len(models)} model(s) on {len(items)} image(s): {a.out}")
     if bad: raise CLIError(f"{len(bad)} file(s) are not readable images, left out: {', '.join(map(str, bad[:5]))}", code=1)
 

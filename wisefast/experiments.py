@@ -80,9 +80,9 @@ def _fine_tune(learn:Learner, epochs:int, lr:float, start:int, run_cbs, freeze_e
     if start < freeze_epochs:
         learn.freeze()
         learn.fit_one_cycle(freeze_epochs, slice(lr), pct_start=0.99, start_epoch=start)
+    if start <= freeze_epochs: learn.unfreeze()                     # which clears the optimizer's state: not a resumed one's
     for cb in run_cbs: cb.epoch_offset = freeze_epochs             # the second fit's epochs continue the run's count
     run_cbs[-1].start_epoch = max(start, freeze_epochs)             # `HistoryLogger`: keep the rows before it
-    learn.unfreeze()
     learn.fit_one_cycle(epochs - freeze_epochs, slice(lr/2/100, lr/2), pct_start=0.3, div=5., start_epoch=max(0, start - freeze_epochs))
 
 def set_bn_momentum(model:nn.Module, momentum:float) -> nn.Module:

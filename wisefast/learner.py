@@ -119,9 +119,11 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
     if weights is not None:
         raise ValueError("weights= selects torchvision weights in vision_learner; wise_learner builds timm backbones: "
                          "pass pretrained=True (timm's weights) or pretrained='path/to/weights.safetensors'.")
-    if n_out is None: n_out = get_c(dls)
-    if not n_out: raise ValueError(f"n_out={n_out}: a classifier needs at least one output, and these DataLoaders name no "
-                                   "classes (fastai's `get_c`): pass n_out= (the number of classes).")
+    if n_out is None:
+        n_out = get_c(dls)
+        if not n_out: raise ValueError("These DataLoaders name no classes (fastai's `get_c`): pass n_out= (the number of classes).")
+    if n_out < 1: raise ValueError(f"n_out={n_out}: a classifier needs at least one output. Pass the number of classes, "
+                                   "or leave n_out out and it follows the DataLoaders' classes.")
     shape = _batch_shape(dls) if size is None or n_in is None or (len(dls.train_ds) or len(dls.valid_ds)) else None
     if shape is not None and n_in is not None and n_in != shape[1]:
         raise ValueError(f"n_in={n_in} but these DataLoaders give {shape[1]}-channel images: build them to match "

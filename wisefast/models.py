@@ -397,8 +397,9 @@ def create_wise_model(arch:str, # timm name or one of the paper's Keras names
     body = create_timm_body(arch, pretrained, n_in=n_in, cut=cut, size=size, flexible=flexible, **kwargs)
     if recalibration: add_recalibration(body, recalibration)   # after the weights: the gates start as the identity
     hw = '×'.join(map(str, to_2tuple(size)))
+    built_here = spec.spatial != 'fastai' and custom_head is None          # else this head only checks the map's size
     (nf, h, w), hd = _fitted_head(body, arch, size, spec, pool, n_in, n_out, ps=s['ps'], flexible=flexible,
-                                  init='gap' if spec.spatial == 'fastai' else s['init'], y_range=y_range)
+                                  init=s['init'] if built_here else 'gap', y_range=y_range)
     if custom_head is not None: hd = _custom_head(custom_head, init)
     elif spec.spatial == 'fastai': hd = spec.build(nf, n_out, (h, w), pool=pool, ps=s['ps'], init=s['init'], y_range=y_range, **opts)
     elif (h, w) == (1, 1) and spec.spatial != 'gap':

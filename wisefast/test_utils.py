@@ -6,14 +6,14 @@ Docs: https://wisefast.github.io/wisefast/test_utils.html.md"""
 
 # %% ../nbs/98_test_utils.ipynb #b98e0004
 from __future__ import annotations
-import io, stat, zipfile
+import io, stat, warnings, zipfile
 from pathlib import Path
 import cv2, numpy as np, albumentations as A
 from PIL import Image
 
 # %% auto #0
 __all__ = ['write_bad_images', 'write_class_folders', 'write_layout', 'zip_folder', 'KerasChannelShift', 'KerasBrightness',
-           'pil_brightness']
+           'pil_brightness', 'warnings_of']
 
 # %% ../nbs/98_test_utils.ipynb #a6339f05
 def write_bad_images(d) -> dict:
@@ -116,3 +116,11 @@ def pil_brightness(img, factor):
     x = np.multiply(img, np.float32(factor), dtype=np.float32)
     if factor > 1: np.minimum(x, 255, out=x)
     return x.astype(np.uint8)
+
+# %% ../nbs/98_test_utils.ipynb #e12d2018
+def warnings_of(f) -> list:
+    "The messages of the warnings `f()` raises, whatever the warning filters say (`PYTHONWARNINGS=ignore` too)"
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        f()
+    return [str(w.message) for w in ws]
