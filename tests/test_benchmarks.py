@@ -111,3 +111,13 @@ def test_device_check_smoke(tmp_path):
     md = (tmp_path/'device_check.md').read_text()
     for title in ('## 1. Training', '## 2. Head', '## 3. Recalibration', '## 4. Head study'): assert title in md
     assert re.search(r'\| wise:default \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \| [\d.]+ \|', md)
+
+def test_reliability_trial_smoke():
+    "benchmarks/reliability_trial.py --smoke: a case or two of every group, each classified by what a user sees (nothing written)"
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1', 'MPLBACKEND': 'Agg'}
+    r = subprocess.run([sys.executable, 'benchmarks/reliability_trial.py', '--smoke'], cwd=ROOT, env=env, check=True,
+                       capture_output=True, text=True, timeout=900)
+    cases = re.findall(r'^\[([^\]]+)\] (.+?): ([a-z ]+) \([\d.]+ s\)', r.stdout, re.M)
+    assert {g for g, *_ in cases} == {'archives', 'folders', 'downloads', 'command line', 'crash safety', 'model files', 'API'}
+    assert all(o in ('clear error', 'warned', 'handled') for *_, o in cases), cases
+    assert re.search(rf'^ +all +{len(cases)} ', r.stdout, re.M), r.stdout[-2000:]

@@ -1,5 +1,5 @@
 "The `wisefast` command: dispatch, --help, train (outputs, resume) and predict."
-import shlex, subprocess, sys, os, pytest
+import shlex, subprocess, sys, os, warnings, pytest
 import pandas as pd
 from pathlib import Path
 from PIL import Image
@@ -92,7 +92,9 @@ def test_default_out_named_after_data_used(tmp_path, monkeypatch, capsys):
     from fastai.data.external import fastai_cfg
     fastai_cfg.cache_clear()
     try:
-        assert main(['train', '--arch', 'test_resnet', '--epochs', '1', '--n-per-class', '3,2', '--size', '32']) == 0
+        with warnings.catch_warnings():
+            warnings.simplefilter('default')                  # its warnings printed, whatever PYTHONWARNINGS says
+            assert main(['train', '--arch', 'test_resnet', '--epochs', '1', '--n-per-class', '3,2', '--size', '32']) == 0
     finally: monkeypatch.undo(); fastai_cfg.cache_clear()
     assert (tmp_path/'runs'/'fashion_mnist_sample-test_resnet-wise'/'export.pkl').exists()
     assert 'sample shipped with wisefast' in capsys.readouterr().err

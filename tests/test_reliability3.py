@@ -3,7 +3,7 @@
 Covered elsewhere, not repeated: the symlink loop and the class lost to unreadable files (tests/test_reliability.py, section
 10); stalled, dripping, truncated, lying and bomb-sending servers and an archive of the wrong layout (tests/test_downloads.py).
 On the command line a case passes with exit code 2 and one line on stderr (warnings aside), no traceback."""
-import errno, os, shutil, signal, stat, subprocess, sys, time, types, zipfile
+import errno, os, shutil, signal, stat, subprocess, sys, time, types, warnings, zipfile
 from pathlib import Path
 import pandas as pd, pytest, torch
 import helpers
@@ -140,7 +140,6 @@ def test_nonneg_kernel_projected_when_weights_are_loaded(folder, tmp_path):
     from wisefast.learner import wise_learner
     from wisefast.heads import nonneg_params
     from wisefast.export import save_weights
-    from wisefast.load import load_wise_model
     dls = wise_dls(folder, size=64, bs=8, num_workers=0, augment=False)
     learn = wise_learner(dls, 'test_resnet', pretrained=False, head='wise', path=tmp_path)
     k, = nonneg_params(learn.model)
@@ -149,11 +148,15 @@ def test_nonneg_kernel_projected_when_weights_are_loaded(folder, tmp_path):
     learn.save('negative'); f = save_weights(learn, tmp_path/'negative.safetensors')
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad(): k.clamp_(min=0); ref = learn.model.eval()(x)   # the kernel as training keeps it
-    other = wise_learner(dls, 'test_resnet', pretrained=False, head='wise', path=tmp_path)
-    for load in (lambda: other.load('negative').model, lambda: load_wise_model(f)):
+    def loaded(load):
+        "The model `load()` gives, after checking it said so, holds the kernel training keeps and predicts with it"
         with pytest.warns(UserWarning, match=r'negative value\(s\) in the non-negative kernel.*set to 0'): m = load()
         assert all((p >= 0).all() for p in nonneg_params(m))
         with torch.no_grad(): assert torch.allclose(m.eval()(x), ref, atol=1e-6)
+    other = wise_learner(dls, 'test_resnet', pretrained=False, head='wise', path=tmp_path)
+    loaded(lambda: other.load('negative').model)
+    from wisefast.load import load_wise_model
+    loaded(lambda: load_wise_model(f))
 
 UMASK_RUN = """
 import os, sys
@@ -172,11 +175,11 @@ def test_files_get_the_users_umask(folder, tmp_path):
     out = tmp_path/'run'
     r = subprocess.run([sys.executable, '-c', UMASK_RUN, str(out), *_argv(folder, out)], umask=0o022, capture_output=True,
                        text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
     def mode(p): return stat.S_IMODE(p.stat().st_mode)
-    files = ['export.pkl', 'model.safetensors', 'history.csv', 'curves.png', 'skipped.txt', 'models/last.pth', 'models/best.pth']
-    assert {f: oct(mode(out/f)) for f in files} == {f: '0o644' for f in files}
-    assert (mode(out), mode(out/'models')) == (0o755, 0o755)
+    files = ['export.pkl', 'history.csv', 'curves.png', 'skipped.txt', 'models/last.pth', 'models/best.pth']
+    assert {f: oct(mode(out/f)) for f in files} == {f: '0o644' for f in files}, r.stderr[-3000:]
+    assert (mode(out), mode(out/'models'), mode(out/'model.safetensors')) == (0o755, 0o755, 0o644)
+    assert r.returncode == 0, r.stderr[-3000:]
     hub = out/'hub'
     assert mode(hub) == 0o750 and {p.name: oct(mode(p)) for p in hub.iterdir()} == {p.name: '0o640' for p in hub.iterdir()}
     assert {'model.safetensors', 'config.json', 'README.md'} <= {p.name for p in hub.iterdir()}
@@ -276,11 +279,13 @@ def test_local_pretrained_file_warns_with_the_command_line_fix(folder, tmp_path,
     "Today the Caffe-preprocessing warning suggests an API-only fix (`preprocess=None`); now it names --preprocess ARCH, which works"
     import timm
     w = tmp_path/'test_resnet.pth'; torch.save(timm.create_model('test_resnet', num_classes=0).state_dict(), w)
-    assert main(_argv(folder, tmp_path/'a', '--pretrained', str(w))) == 0
-    caffe = [l for l in capsys.readouterr().err.splitlines() if 'Caffe' in l]
-    assert len(caffe) == 1 and caffe[0].startswith('warning: ') and '--preprocess test_resnet' in caffe[0], caffe
-    assert main(_argv(folder, tmp_path/'b', '--pretrained', str(w), '--preprocess', 'test_resnet')) == 0
-    assert 'Caffe' not in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter('default')                      # the command's warnings printed, whatever PYTHONWARNINGS says
+        assert main(_argv(folder, tmp_path/'a', '--pretrained', str(w))) == 0
+        caffe = [l for l in capsys.readouterr().err.splitlines() if 'Caffe' in l]
+        assert len(caffe) == 1 and caffe[0].startswith('warning: ') and '--preprocess test_resnet' in caffe[0], caffe
+        assert main(_argv(folder, tmp_path/'b', '--pretrained', str(w), '--preprocess', 'test_resnet')) == 0
+        assert 'Caffe' not in capsys.readouterr().err
 
 def test_gradcam_target_out_of_range(run, folder, tmp_path, capsys):
     "Today `gradcam RUN IMG --target 99`: UnboundLocalError"
@@ -337,11 +342,9 @@ def test_to_bf16_on_cpu_names_it(folder):
     "Today `learn.to_bf16()` on CPU warns about `to_fp16()`"
     if torch.cuda.is_available(): pytest.skip("the message is for machines without CUDA")
     from wisefast.learner import wise_learner
-    from wisefast.test_utils import warnings_of
     learn = wise_learner(_dls(folder), 'test_resnet', pretrained=False, head='gap').to_bf16()
-    def fit():
-        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
-    ours = [w for w in warnings_of(fit) if 'mixed precision' in w]
+    with pytest.warns(UserWarning) as ws, learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    ours = [str(w.message) for w in ws if 'mixed precision' in str(w.message)]
     assert len(ours) == 1 and 'Remove to_bf16()' in ours[0] and 'to_fp16' not in ours[0], ours
 
 def test_zip_entry_with_control_characters_refused(tmp_path):

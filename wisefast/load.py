@@ -16,6 +16,7 @@ from safetensors.torch import load_model
 from fastcore.basics import noop
 from fastai.basics import Learner, CrossEntropyLossFlat, accuracy, IndexSplitter, get_model
 from fastai.learner import load_learner
+from fastai.data.transforms import image_extensions
 from .config import WiseConfig, legacy_config, learner_config
 from .models import WiseModel, create_wise_model
 from .learner import memory_format_cbs
@@ -53,8 +54,8 @@ def model_source(source) -> tuple[str, Path|str]:
         if kind is None: raise ValueError(f"{p}: not a model file wisefast reads (.safetensors, .pth, .pkl from "
                                           "`learn.export`), nor a folder holding one.")
         return kind, p
-    if (repo := _hub_id(source)) is not None and not str(source).endswith(('.pkl', '.pth', '.safetensors')):
-        return 'hub', repo
+    if (repo := _hub_id(source)) is not None and p.suffix.lower() not in ('.pkl', '.pth', '.pt', '.safetensors', *image_extensions):
+        return 'hub', repo                                       # (a missing `photos/cat.png` is no Hub id)
     raise FileNotFoundError(f"{source}: no such model file or folder, and not a Hugging Face Hub id ('org/name' or "
                             "'hf-hub:org/name').")
 
