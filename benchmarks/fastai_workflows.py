@@ -121,7 +121,7 @@ def pretrain_body(dls, arch, seed, epochs, file):
     with quiet():
         learn = wise_learner(dls, arch, head='gap', pretrained=False, metrics=accuracy)
         learn.fit_one_cycle(epochs, 1e-2)
-    save_file({k: v.contiguous() for k, v in learn.model[0].state_dict().items()}, str(file))
+    save_file({k: v.contiguous() for k, v in learn.model[0].model.state_dict().items()}, str(file))   # timm's names
     with quiet(): return float(learn.validate()[1]) if len(dls.valid_ds) else float('nan')
 
 def reseed(dls, seed):
@@ -360,9 +360,9 @@ def throughput_markdown(res, info, a) -> str:
     cmd = ' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])])
     return '\n'.join([
         "# Training throughput: wise_learner against vision_learner and the model's own step", "",
-        f"Command: `{cmd}`. Machine: {platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (two long "
-        f"single-threaded benchmarks and other engineers' tests: load average {info['load']:.1f} at the end{'; ' + a.note if a.note else ''}), "
-        f"so the figures vary from repeat to repeat; torch {torch.__version__}, one torch thread, {info['workers']} "
+        f"Command: `{cmd}`. Machine: {platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (load average "
+        f"{info['load']:.1f} at the end{'; ' + a.note if a.note else ''}), so the figures vary from repeat to repeat; "
+        f"torch {torch.__version__}, one torch thread, {info['workers']} "
         f"DataLoader workers{' (fastai' + chr(39) + 's default)' if a.workers is None else ''}. {info['n_images']} "
         f"Fashion-MNIST PNGs in class folders, {a.arch} at {a.size} px, batches of 64, one training epoch "
         f"({info['n_train']} images, validation not timed) of `learn.fit(1, 1e-4)` with fastai's Adam, the learners' "

@@ -145,8 +145,9 @@ def _bn_layers(m) -> list:
 def bn_probe(model, train_dl, test_dl) -> dict:
     """Test top-1 of `model` with BatchNorm's running statistics (eval mode), with each test batch's own statistics
     (batches of the same size, shuffled with a fixed seed), and with running statistics re-estimated on the training
-    images (a cumulative average over one pass, no augmentation; PyTorch's `update_bn` idea, dropout kept off)"""
+    images (`wisefast.experiments.reestimate_bn`: a cumulative average over one pass, no augmentation, dropout off)"""
     import copy, torch
+    from wisefast.experiments import reestimate_bn
     def top1(m, dl):
         n = ok = 0
         with torch.no_grad():
@@ -157,10 +158,7 @@ def bn_probe(model, train_dl, test_dl) -> dict:
     for l in _bn_layers(m): l.train(); l.momentum = 0.                      # batch statistics, running ones untouched
     torch.manual_seed(0)
     out['bn_batch_top1'] = top1(m, test_dl.new(shuffle=True, drop_last=False))
-    m = copy.deepcopy(model).eval()
-    for l in _bn_layers(m): l.reset_running_stats(); l.momentum = None; l.train()
-    with torch.no_grad():
-        for xb, _ in train_dl.new(shuffle=False, drop_last=False): m(xb)
+    m = reestimate_bn(copy.deepcopy(model), train_dl.new(shuffle=False, drop_last=False))
     out['bn_reest_top1'] = top1(m.eval(), test_dl)
     return out
 
@@ -322,7 +320,8 @@ def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
         cmd = ' '.join(shlex.quote(s) for s in ['wisefast', 'compare', *compare_argv(ca, c, 0, f'runs/{cell_name(c)}_s0')])
         out.append(f"## {cell_title(c)} ({MAPS[c['map']]} px)\n\n{TASKS[c['task']]}; {int(d.n_train.iloc[0])} training and "
                    f"{int(d.n_test.iloc[0])} test images ({f'{ca.n_test} of each class' if ca.n_test else 'the whole test split'}), "
-                   f"{ca.epochs} epoch{'s' * (ca.epochs != 1)}: `{study_cmd(ca, c)}`. One seed's command (`--seed 1`, `--seed 2` for the others):\n\n"
+                   f"{ca.epochs} epoch{'s' * (ca.epochs != 1)}: `{study_cmd(ca, c)}`. CPU cost: {d.seconds.sum() / 3600:.1f} h "
+                   f"of training in all, {d.seconds.mean() / 60:.0f} min a run (one torch thread, a shared 2-core CPU). One seed's command (`--seed 1`, `--seed 2` for the others):\n\n"
                    f"```\n{cmd}\n```\n\n" + results_markdown(pd.DataFrame(rows)))
     return '\n'.join(out)
 

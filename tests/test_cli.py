@@ -57,9 +57,9 @@ def test_default_job_config():
     (['train', '--bs', '0'], 'must be at least 1, got 0'),
     (['train', '--every', '0'], 'must be at least 1, got 0'),
     (['train', '--lr', 'nan'], 'finite number above 0'),
-    (['predict', 'no/export.pkl', 'no.png'], 'no exported model'),
-    (['compare', 'fashion_mnist', '--heads', 'gap,nope'], "Unknown head(s) ['nope']"),
-    (['compare', 'mosaic_corner', '--heads', 'gap,wise:kaiming'], ":default (wise_learner's)"),
+    (['predict', 'no/export.pkl', 'no.png'], 'no such model file or folder'),
+    (['compare', 'fashion_mnist', '--heads', 'gap,nope'], "Unknown head 'nope'"),
+    (['compare', 'mosaic_corner', '--heads', 'gap,wise:kaiming'], "Unknown head 'wise:kaiming'"),
     (['compare', 'mosaic_where', '--schedule', 'cosine'], "invalid choice: 'cosine'"),
     (['gradcam', 'img.png'], 'no model given'),
 ])

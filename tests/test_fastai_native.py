@@ -52,7 +52,7 @@ def test_timm_model_api(folder):
     "timm's utilities work on a WiseModel: its data config, classifier swap and pre-logits features"
     m = wise_learner(_dls(folder, 64), 'resnet10t', pretrained=False).model.eval()
     cfg = timm.data.resolve_data_config({}, model=m)
-    assert cfg['mean'] == timm.data.IMAGENET_DEFAULT_MEAN and cfg['input_size'] == (3, 176, 176)   # resnet10t's
+    assert cfg['mean'] == timm.data.IMAGENET_DEFAULT_MEAN and cfg['input_size'] == (3, 64, 64)   # the model's size, not resnet10t's 176
     assert (m.num_classes, m.num_features) == (10, 512) and m.get_classifier() is m[1].fc
     x = torch.rand(2, 3, 64, 64)
     feats = m.forward_head(m.forward_features(x), pre_logits=True)
@@ -89,7 +89,7 @@ def test_channels_last_and_fp16_opt_in(folder):
         warnings.simplefilter('always')
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
     assert any('trains in fp32' in str(o.message) for o in w)
-    assert learn.model[0].conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert learn.model[0].model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 def test_every_vision_learner_argument():
     "wise_learner takes every argument of vision_learner, under the same name"

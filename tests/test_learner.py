@@ -68,8 +68,18 @@ def test_local_weights_file(tmp_path):
     save_file(src.state_dict(), tmp_path/'w.safetensors')
     for f in ('w.pth', 'w.safetensors'):
         body = create_timm_body('resnet18', pretrained=tmp_path/f)
-        assert torch.equal(body.conv1.weight, src.conv1.weight)
+        assert torch.equal(body.model.conv1.weight, src.conv1.weight)
     with pytest.raises(FileNotFoundError, match='not found'): create_timm_body('resnet18', pretrained=tmp_path/'nope.pth')
+    # another architecture's weights: refused, not silently a model trained from scratch (timm only logs 'Unexpected keys')
+    torch.save(timm.create_model('test_vit').state_dict(), tmp_path/'vit.pth')
+    with pytest.raises(ValueError, match="holds 0 of the .* tensors of resnet18"): create_timm_body('resnet18', pretrained=tmp_path/'vit.pth')
+    torch.save(create_timm_body('resnet18').state_dict(), tmp_path/'body.pth')   # a wisefast body's names: `model.` first
+    with pytest.raises(ValueError, match=r"wisefast body's .*learn.model\[0\].model.state_dict\(\)"):
+        create_timm_body('resnet18', pretrained=tmp_path/'body.pth')
+    sd = src.state_dict(); del sd['layer4.1.bn2.weight']
+    torch.save({'state_dict': sd}, tmp_path/'part.pth')                       # timm's checkpoint layout, one tensor short
+    with pytest.warns(UserWarning, match=r"lacks 1 of the .* tensors of resnet18 \(e.g. \['layer4.1.bn2.weight'\]\)"):
+        create_timm_body('resnet18', pretrained=tmp_path/'part.pth')
 
 @pytest.fixture(scope='module')
 def dls(tmp_path_factory):
@@ -158,9 +168,9 @@ def test_fastai_api(dls):
         assert len(titles) == 2 and all('\n' in t for t in titles)              # target and prediction per image
         plt.close('all')
 
-def test_pretrained_offline_error():
-    import os
-    if not os.environ.get('HF_HUB_OFFLINE'): pytest.skip('only meaningful offline')
-    try: create_timm_body('resnet18', pretrained=True)
-    except RuntimeError as e: assert 'pretrained=' in str(e) and 'Offline' in str(e)
-    else: pytest.skip("timm's resnet18 weights are cached on this machine")
+def test_pretrained_offline_error(tmp_path, monkeypatch):
+    "Offline with an empty Hugging Face cache (whatever this machine holds): a ConnectionError saying what to do"
+    import huggingface_hub.constants as hf
+    monkeypatch.setattr(hf, 'HF_HUB_CACHE', str(tmp_path/'hf')); monkeypatch.setattr(hf, 'HF_HUB_OFFLINE', True)
+    with pytest.raises(ConnectionError, match=r"Offline\? .*pretrained='path/to/resnet18.safetensors'"):
+        create_timm_body('resnet18', pretrained=True)

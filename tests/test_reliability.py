@@ -89,8 +89,8 @@ def test_zip_bomb_limits(tmp_path):
 
 def test_stale_temporary_folders_removed(tmp_path):
     dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
-    stale = tmp_path/f'.dest-{dead.stdout.strip()}-abcd1234'; (stale/'half').mkdir(parents=True)
-    alive = tmp_path/f'.dest-{os.getppid()}-abcd1234'; alive.mkdir()              # a running process's: kept
+    stale = tmp_path/f'.dest.tmp-{dead.stdout.strip()}-abcd1234'; (stale/'half').mkdir(parents=True)
+    alive = tmp_path/f'.dest.tmp-{os.getppid()}-abcd1234'; alive.mkdir()          # a running process's: kept
     other = tmp_path/'.dest-keep'; other.mkdir()                                     # not ours: kept
     safe_extract(_zip(tmp_path/'a.zip', [('f.txt', 'x')]), tmp_path/'dest')
     assert not stale.exists() and alive.exists() and other.exists()

@@ -1,4 +1,4 @@
-"""`wisefast train`, `wisefast predict`, `wisefast compare` and `wisefast gradcam`.
+"""`wisefast train`, `wisefast predict`, `wisefast compare`, `wisefast gradcam` and `wisefast demo`.
 
 Docs: https://wisefast.github.io/wisefast/cli.html.md"""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np, pandas as pd
+import torch
 from torch import nn
 from fastcore.foundation import L
 from fastai.data.core import DataLoaders
@@ -26,8 +27,8 @@ from .schedule import KerasSGD, paper_sgd
 from .export import export_run
 
 # %% auto #0
-__all__ = ['TABLE_COLS', 'head_dir', 'check_heads', 'variant_result', 'variant_learner', 'set_bn_momentum', 'train_variant',
-           'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
+__all__ = ['TABLE_COLS', 'head_dir', 'check_heads', 'variant_result', 'variant_learner', 'set_bn_momentum', 'reestimate_bn',
+           'train_variant', 'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
 def head_dir(name:str) -> str:
@@ -90,6 +91,28 @@ def set_bn_momentum(model:nn.Module, momentum:float) -> nn.Module:
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm): m.momentum = momentum
     return model
+
+def reestimate_bn(learn, dl=None):
+    """Recompute the running statistics of every BatchNorm layer of `learn` (a `Learner`, or a model with `dl` given) over
+    one pass of `dl` (default: `learn.dls.train` in order, with its transforms), as a cumulative average, weights untouched:
+    PyTorch's `torch.optim.swa_utils.update_bn`, with dropout off. Where the learning rate stays high to the end (the
+    paper's staircase), the running averages lag the weights and eval-mode accuracy can collapse while the network is
+    fine (`benchmarks/results/head_study.md`); after this, eval mode sees what training saw."""
+    model = learn.model if isinstance(learn, Learner) else learn
+    if dl is None:
+        if not isinstance(learn, Learner): raise TypeError("reestimate_bn(model, dl): pass the DataLoader of training images")
+        dl = learn.dls.train.new(shuffle=False, drop_last=False)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    was, moms = model.training, [m.momentum for m in bns]
+    model.eval()                                            # dropout off; BatchNorm alone in training mode
+    for m in bns: m.reset_running_stats(); m.momentum = None; m.train()
+    try:
+        with torch.no_grad():
+            for b in dl: model(*b[:getattr(dl, 'n_inp', 1)])
+    finally:
+        for m, mom in zip(bns, moms): m.momentum = mom
+        model.train(was)
+    return learn
 
 def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPER_LR, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY,
                   seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, schedule:str='staircase',

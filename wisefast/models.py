@@ -129,17 +129,34 @@ def set_input_size(body:nn.Module, size):
     if isinstance(body, TimmFeatures) and body.fmt == 'NLC': body.feat_size = body.grid(to_2tuple(size))
     return body
 
-def _weights_file(file:Path, name:str):
-    "Check `file` holds tensors, read as data (safetensors, or `torch.load(weights_only=True)`): no code in it runs"
+def _weight_names(file:Path, name:str) -> set:
+    "Names of the tensors in `file`, read as data (safetensors, or `torch.load(weights_only=True)`): no code in it runs"
     try:
         if file.suffix == '.safetensors':
             from safetensors import safe_open
-            with safe_open(str(file), framework='pt'): return
-        torch.load(file, map_location='meta', weights_only=True)
+            with safe_open(str(file), framework='pt') as f: return set(f.keys())
+        sd = torch.load(file, map_location='meta', weights_only=True)
     except Exception as e:
         raise ValueError(f"{file} is not a weights file of {name} (read as data, nothing in it run: "
                          f"{str(e).strip().splitlines()[0][:150]}): pass the .pth/.safetensors state dict of a {name}, "
                          f"or pretrained=True for timm's weights.") from None
+    for k in ('state_dict', 'model', 'state_dict_ema'):       # the checkpoint layouts timm's `load_state_dict` unwraps
+        if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]; break
+    return {str(k).removeprefix('module.') for k in sd} if isinstance(sd, dict) else set()
+
+def _check_loaded(model:nn.Module, names:set, file:Path, name:str):
+    "Refuse weights `file` (tensor `names`) if it holds under half of `model`'s tensors; warn about the ones it lacks"
+    own = {k for k in model.state_dict() if not k.endswith('num_batches_tracked')}
+    if len(own & names) < len(own) / 2:                       # timm loads them with strict=False and only logs
+        body = len(own & {k.removeprefix('model.') for k in names}) >= len(own) / 2   # a wisefast body's names
+        raise ValueError(f"{file} holds {len(own & names)} of the {len(own)} tensors of {name} (its names: e.g. "
+                         f"{sorted(names - own)[:2]}; the model's: e.g. {sorted(own - names)[:2]}). " + (
+                         "They are a wisefast body's (`learn.model[0].state_dict()`): save timm's model's, "
+                         "`learn.model[0].model.state_dict()`, or load a whole model with `load_weights`." if body else
+                         f"Pass the state dict of a {name} (another architecture's weights do not fit), or pretrained=False."))
+    if missing := sorted(own - names):
+        warnings.warn(f"{file} lacks {len(missing)} of the {len(own)} tensors of {name} (e.g. {missing[:3]}): "
+                      f"they keep their random initialisation.")
 
 def _create(name:str, pretrained, **kw) -> nn.Module:
     "`timm.create_model` with `pretrained` a bool or a weights file, and errors that say what to do"
@@ -147,10 +164,13 @@ def _create(name:str, pretrained, **kw) -> nn.Module:
         file = Path(pretrained).expanduser()
         if not file.is_file(): raise FileNotFoundError(f"Pretrained weights file {file} not found: pass an existing "
                                                        f".pth/.safetensors file, or pretrained=True for timm's weights.")
-        _weights_file(file, name)
+        names = _weight_names(file, name)
         kw.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(file)))
     else: kw['pretrained'] = bool(pretrained)
-    try: return timm.create_model(name, **kw)
+    try:
+        model = timm.create_model(name, **kw)
+        if kw.get('pretrained_cfg_overlay'): _check_loaded(model, names, file, name)
+        return model
     except TypeError as e:
         if 'dynamic_img_size' not in str(e): raise
         raise ValueError(f"{name} is built for one image size and timm cannot make it take any size, which "
@@ -195,7 +215,6 @@ def create_timm_body(arch:str, pretrained:bool|str|Path=False, n_in:int=3, cut=N
         model.pretrained_cfg = cfg                             # the input statistics the weights expect
     body = TimmFeatures(model, fmt, headless)                  # `.model`, as fastai's `TimmBody`
     return set_input_size(body, size if size is not None else probe) if fmt == 'NLC' else body
-
 
 # %% ../nbs/03_models.ipynb #4508e7c2
 def feature_map_shape(body:nn.Module, size, n_in:int=3) -> tuple[int, int, int]:
