@@ -6,7 +6,7 @@ Docs: https://wisefast.github.io/wisefast/models.html.md"""
 
 # %% ../nbs/03_models.ipynb #c03a0004
 from __future__ import annotations
-import difflib, warnings
+import difflib, logging, warnings
 from pathlib import Path
 import torch, timm
 from torch import nn
@@ -168,8 +168,12 @@ def _create(name:str, pretrained, **kw) -> nn.Module:
         kw.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(file)))
     else: kw['pretrained'] = bool(pretrained)
     try:
-        model = timm.create_model(name, **kw)
-        if kw.get('pretrained_cfg_overlay'): _check_loaded(model, names, file, name)
+        if not kw.get('pretrained_cfg_overlay'): return timm.create_model(name, **kw)
+        log = logging.getLogger('timm.models._builder')        # its 'Unexpected keys (...)' line: `_check_loaded` says it
+        level, _ = log.level, log.setLevel(logging.ERROR)
+        try: model = timm.create_model(name, **kw)
+        finally: log.setLevel(level)
+        _check_loaded(model, names, file, name)
         return model
     except TypeError as e:
         if 'dynamic_img_size' not in str(e): raise
