@@ -14,8 +14,8 @@ Each cell (task, map size, schedule, learning rate, pre-training) and seed is on
                          images at 32 px (a 4×4 map, GAP head), saved and given to `wisefast compare --pretrained FILE`.
 After each run, every head's final model is probed for BatchNorm (`bn_probe`): test top-1 with the running statistics
 (eval mode, the reported one), with each batch's own statistics, and with statistics re-estimated on the training images.
-Resumable: finished runs are rows of the CSVs and are skipped; an interrupted one resumes from its
-last checkpoint. The summary (CSV, Markdown, PNG) is rewritten after every run.
+Resumable: finished runs are rows of the CSVs and are skipped (heads added to a cell run beside the ones done); an
+interrupted one resumes from its last checkpoint. The summary (CSV, Markdown, PNG) is rewritten after every run.
 
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 MPLBACKEND=Agg \\
       nohup python benchmarks/head_study.py --cells fashion_mnist:4 > head_study.log 2>&1 &
@@ -192,6 +192,17 @@ def run_rows(a, c:dict, seed:int, out:Path, probe:bool=True) -> tuple:
                          n_test=res['n_valid'], bn_batch_top1=bn.get('bn_batch_top1'), bn_reest_top1=bn.get('bn_reest_top1')))
         curves += [dict(key, epoch=int(e) + 1, top1=float(v)) for e, v in zip(hist.epoch, hist.valid_accuracy)]
     return rows, curves
+
+def seed_heads(a, done:pd.DataFrame, c:dict, seed:int) -> tuple:
+    """(heads of `a.heads` with no row yet for cell `c` and `seed`, the heads to give `wisefast compare`): those and
+    the ones with rows, which `compare` skips (their folders hold a result) and keeps in the run's table and curves"""
+    from wisefast.experiments import check_heads
+    d = done[(done[CELL] == pd.Series(c)).all(axis=1) & (done.seed == seed)]
+    have = [f"{h}:{i}" for h, i in zip(d['head'], d['init'])]
+    todo = [h for h in check_heads(a.heads) if parse_head(h) not in set(zip(d['head'], d['init']))]
+    return todo, ([*have, *todo] if todo else [])
+
+def with_heads(a, heads:list) -> argparse.Namespace: return argparse.Namespace(**{**vars(a), 'heads': ','.join(heads)})
 
 def read_rows(f:Path) -> pd.DataFrame:
     "A study CSV, the rows from before the cell settings existed given the first cells' (`CELL_DEFAULTS`)"
@@ -388,13 +399,13 @@ def main(argv=None):
     f, fc = out/'head_study.csv', out/'head_study_curves.csv'
     for c in cells(a):
         for seed in [int(s) for s in a.seeds.split(',')]:
-            done = read_rows(f)
-            if ((done[CELL] == pd.Series(c)).all(axis=1) & (done.seed == seed)).any(): continue
+            todo, heads = seed_heads(a, read_rows(f), c, seed)
+            if not todo: continue
             weights = pretrained_backbone(a, c['pretrained']) if c['pretrained'] != 'none' else None
             run = Path(a.runs)/cell_name(c)/f's{seed}'
-            print(f"[head study] {cell_title(c)} seed {seed} -> {run}", flush=True)
-            if rc := wisefast(['compare', *compare_argv(a, c, seed, run, weights)]): sys.exit(rc)
-            rows, curves = run_rows(a, c, seed, run)
+            print(f"[head study] {cell_title(c)} seed {seed}: {', '.join(todo)} -> {run}", flush=True)
+            if rc := wisefast(['compare', *compare_argv(with_heads(a, heads), c, seed, run, weights)]): sys.exit(rc)
+            rows, curves = run_rows(with_heads(a, todo), c, seed, run)
             with locked(out):
                 _save(pd.concat([read_rows(f), pd.DataFrame(rows)])[COLS], f)
                 old = read_rows(fc) if fc.exists() else None

@@ -78,6 +78,13 @@ def test_head_study_smoke(tmp_path):
     assert (tmp_path/'head_study.png').stat().st_size > 10_000
     r = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=900)
     assert '[compare]' not in r.stdout and len(pd.read_csv(tmp_path/'head_study.csv')) == len(df)   # resumed: nothing trained again
+    more = [*cmd[:2], '--cells', 'mosaic_where:4', '--heads', 'gap:default,fastai:default', '--seeds', '0', *cmd[8:]]
+    r = subprocess.run(more, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=900)
+    assert "seed 0: fastai:default ->" in r.stdout                      # a head added to a cell: only it is trained
+    df2 = pd.read_csv(tmp_path/'head_study.csv')
+    assert len(df2) == len(df) + 1 and df2.iloc[-1][['task', 'head', 'seed']].tolist() == ['mosaic_where', 'fastai', 0]
+    run = pd.read_csv(tmp_path/'runs'/'mosaic_where_4x4'/'s0'/'results.csv')   # the run's table keeps the heads done before
+    assert len(run) == 4
 
 def test_inference_smoke():
     "benchmarks/inference.py: `wisefast predict`, `get_preds` and ONNX Runtime against the forward pass (tiny, nothing written)"
