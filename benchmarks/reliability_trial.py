@@ -18,8 +18,8 @@ against a local HTTP server, or on a small file system (a tmpfs, where this user
 - **data lost**: a file of the user's replaced or removed;
 - **not run**: this machine cannot stage the case (the reason is given).
 """
-import argparse, contextlib, gzip, http.server, io, json, os, shutil, signal, stat, struct, subprocess, sys
-import tempfile, threading, time, traceback, types, warnings, zipfile
+import argparse, contextlib, io, json, os, shutil, signal, stat, struct, subprocess, sys
+import tempfile, time, traceback, types, warnings, zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,46 +342,14 @@ def _(tmp):
     return outcome, note
 
 # ------------------------------------------------------------------------------------------------------ downloads
-class Server(http.server.BaseHTTPRequestHandler):
-    "GET /<case>/<name>: the file `name` (a Fashion-MNIST file of the sample, else a blob) served the way `case` says"
-    def log_message(self, *a): pass
-    def head(self, n):
-        self.send_response(200)
-        if n is not None: self.send_header('Content-Length', str(n))
-        self.end_headers()
-    def do_GET(self):
-        case, _, name = self.path.strip('/').partition('/')
-        body, stop = self.server.files.get(name, self.server.blob), self.server.stop
-        if case == 'bomb' and name.startswith('train-images'): body = self.server.bomb
-        if case in ('ok', 'bomb'): self.head(len(body)); self.wfile.write(body)
-        elif case == 'silent': stop.wait(5)
-        elif case == 'stall': self.head(len(body)); self.wfile.write(body[:1000]); self.wfile.flush(); stop.wait(5)
-        elif case == 'drip':
-            self.head(50)
-            for b in body[:50]:
-                if stop.wait(0.2): break
-                self.wfile.write(bytes([b])); self.wfile.flush()
-        elif case == 'short': self.head(len(body)); self.wfile.write(body[:len(body) // 2])
-        elif case == 'long': self.head(len(body) // 2); self.wfile.write(body)
-        elif case == 'nolength': self.head(None); self.wfile.write(body)
-        elif case == 'wrong': self.head(len(body)); self.wfile.write(os.urandom(len(body)))
-        elif case == 'truncgz':
-            cut = body[:len(body) // 2] if name.startswith('train-images') else body
-            self.head(len(cut)); self.wfile.write(cut)
-        else: self.send_error(int(case))
-
 def server() -> str:
-    "The base URL of a local `Server` (one per trial)"
+    "The base URL of a local `HostileServer` (one per trial) serving the Fashion-MNIST sample's files"
     def start():
         from wisefast.datasets import FASHION_MNIST_SIZES, sample_path
-        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Server)
-        srv.files = {f: (sample_path('fashion_mnist')/f).read_bytes() for f in FASHION_MNIST_SIZES}
-        srv.blob, srv.stop = os.urandom(200_000), threading.Event()
-        zeros = gzip.compress(bytes(2**24))                      # a valid IDX header, then 320 MB of zeros in 330 KB
-        srv.bomb = gzip.compress(b'\0\0\x08\x03' + struct.pack('>3I', 60_000, 28, 28)) + zeros * 20
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        from wisefast.test_utils import HostileServer
+        srv = HostileServer({f: (sample_path('fashion_mnist')/f).read_bytes() for f in FASHION_MNIST_SIZES}, wait=5)
         SERVERS.append(srv)
-        return f'http://127.0.0.1:{srv.server_port}'
+        return srv.url
     return shared('server', start)
 
 SERVERS = []
@@ -634,21 +602,10 @@ def _(tmp):
     if table(full.out) != table(res.out): return 'silently wrong', 'the final table differs'
     return 'handled', 'history.csv and the final table equal the uninterrupted run\'s (time aside)'
 
-KILLED_WRITE = """
-import os, signal, sys, torch
-save, calls = torch.save, []
-def killed(obj, f, *args, **kwargs):          # the third file torch writes (a checkpoint of epoch 2): half written, then kill -9
-    calls.append(obj)
-    if len(calls) == 3: f.write(bytes(100_000)); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
-    return save(obj, f, *args, **kwargs)
-torch.save = killed
-from wisefast.cli import main
-main(sys.argv[1:])
-"""
-
 def _killed_run(tmp:Path) -> tuple:
     out = tmp/'run'
-    subprocess.run([sys.executable, '-c', KILLED_WRITE, *map(str, train_argv(folder(), out, '--epochs', 2))],
+    from wisefast.test_utils import killed_write_cmd
+    subprocess.run(killed_write_cmd(*train_argv(folder(), out, '--epochs', 2)),
                    capture_output=True, timeout=600, cwd=tmp)
     return out, [p for p in (out/'models').iterdir() if p.name not in ('best.pth', 'last.pth')]
 
@@ -874,7 +831,7 @@ def run(cases:list, root:Path) -> list:
     finally:
         for d in MOUNTS: subprocess.run(['umount', '-l', str(d)], capture_output=True)
         for a, _ in SHARED_KILL.values(): a.kill(); a.wait()
-        for s in SERVERS: s.stop.set(); s.shutdown(); s.server_close()
+        for s in SERVERS: s.close()
         MOUNTS.clear(); SHARED_KILL.clear(); SERVERS.clear(); _SHARED.clear()
     return rows
 

@@ -1,72 +1,25 @@
 "Downloads a server cannot break (wisefast.download, download_fashion_mnist) against a local server that stalls, drips, closes early, lies about its length and sends bombs; archives that do not hold their dataset."
-import gzip, hashlib, http.server, os, shutil, struct, threading, time, tracemalloc
-from collections import Counter
+import hashlib, os, shutil, struct, time, tracemalloc
 from pathlib import Path
 
 import pytest
 
-import wisefast.datasets as wds
 from wisefast.datasets import FASHION_MNIST_SHA256, FASHION_MNIST_SIZES, download_dataset, download_fashion_mnist, read_idx, sample_path
 from wisefast.download import DownloadError, download_url
-from wisefast.test_utils import write_layout, zip_folder
+from wisefast.test_utils import HostileServer, gzip_bomb, write_layout, zip_folder
 
 NAMES = list(FASHION_MNIST_SIZES)
 SAMPLE = {f: (sample_path('fashion_mnist')/f).read_bytes() for f in NAMES}
 SAMPLE_SHA = {f: hashlib.sha256(b).hexdigest() for f, b in SAMPLE.items()}
 BLOB = os.urandom(200_000)
 FAST = dict(timeout=1, retries=0, show_progress=False)       # the guards' thresholds, scaled down to run in seconds
-
-
-def _bomb(shape=(60_000, 28, 28), gb=0.32) -> bytes:
-    "A gzip of a valid IDX header for `shape`, then `gb` GB of zeros: a few hundred KB that inflate far beyond the shape"
-    zeros = gzip.compress(bytes(2**24))                                 # 16 MB of zeros in 16 KB
-    return gzip.compress(b'\0\0\x08\x03' + struct.pack('>3I', *shape)) + zeros * round(gb * 2**30 / 2**24)
-
-BOMB = _bomb()
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    "GET /<case>/<name>: the file `name` (a Fashion-MNIST file, or 'blob') served the way `case` says"
-    def log_message(self, *a): pass
-
-    def head(self, n):
-        self.send_response(200)
-        if n is not None: self.send_header('Content-Length', str(n))
-        self.end_headers()
-
-    def do_GET(self):
-        case, _, name = self.path.strip('/').partition('/')
-        self.server.hits[case] += 1
-        body = BOMB if case == 'bomb' and name == NAMES[0] else SAMPLE.get(name, BLOB)
-        stop = self.server.stop
-        if case == 'ok' or case == 'bomb' or case == 'flaky' and self.server.hits[case] > 1:
-            self.head(len(body)); self.wfile.write(body)
-        elif case == 'flaky': pass                                           # closes without an answer, once
-        elif case == 'silent': stop.wait(10)                                 # connected, never answers
-        elif case == 'stall': self.head(len(body)); self.wfile.write(body[:1000]); self.wfile.flush(); stop.wait(10)
-        elif case == 'drip':                                                 # a byte every 0.2 s, for 10 s at most
-            self.head(50)
-            for b in body[:50]:
-                if stop.wait(0.2): break
-                self.wfile.write(bytes([b])); self.wfile.flush()
-        elif case == 'short': self.head(len(body)); self.wfile.write(body[:len(body) // 2])   # closes early
-        elif case == 'long': self.head(len(body) // 2); self.wfile.write(body)               # says less than it sends
-        elif case == 'nolength': self.head(None); self.wfile.write(body)
-        elif case == 'wrong': self.head(len(body)); self.wfile.write(os.urandom(len(body)))
-        elif case == 'truncgz':                                              # a cut gzip, its length told right
-            cut = body[:len(body) // 2] if name == NAMES[0] else body
-            self.head(len(cut)); self.wfile.write(cut)
-        else: self.send_error(int(case))                                     # '404', '503'
+BOMB = gzip_bomb()
 
 
 @pytest.fixture
 def server():
-    "A local HTTP server (`Handler`): (base URL, requests per case)"
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    srv.hits, srv.stop = Counter(), threading.Event()
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f'http://127.0.0.1:{srv.server_port}', srv.hits
-    srv.stop.set(); srv.shutdown(); srv.server_close()
+    "A local `HostileServer`: (base URL, requests per case)"
+    with HostileServer(SAMPLE, BLOB) as srv: yield srv.url, srv.hits
 
 
 def _fails(fn, *match):

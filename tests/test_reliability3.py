@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd, pytest, torch
 import helpers
 from wisefast.cli import main
+from wisefast.test_utils import killed_write_cmd
 
 WISEFAST = Path(sys.executable).parent/'wisefast'
 
@@ -101,24 +102,11 @@ def test_resumed_run_history_and_table_equal_the_uninterrupted_run(folder, tmp_p
     pd.testing.assert_frame_equal(h_res, h_full)             # every column, as written, the smoothed train_loss included
     assert _final_table(resumed) == _final_table(full) and any('train_loss' in r for r in _final_table(full))
 
-KILLED_WRITE = """
-import os, signal, sys, torch
-save, calls = torch.save, []
-def killed(obj, f, *args, **kwargs):          # the third file torch writes (a checkpoint of epoch 2): half written, then kill -9
-    calls.append(obj)
-    if len(calls) == 3: f.write(bytes(100_000)); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
-    return save(obj, f, *args, **kwargs)
-torch.save = killed
-from wisefast.cli import main
-main(sys.argv[1:])
-"""
-
 @pytest.fixture(scope='module')
 def killed_run(folder, tmp_path_factory):
     "A run folder whose `wisefast train` was killed while writing a checkpoint, and what it left in models/"
     out = tmp_path_factory.mktemp('killed')/'run'
-    r = subprocess.run([sys.executable, '-c', KILLED_WRITE, *_argv(folder, out, '--epochs', '2')], capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(killed_write_cmd(*_argv(folder, out, '--epochs', '2')), capture_output=True, text=True, timeout=600)
     assert r.returncode == -signal.SIGKILL, r.stderr[-3000:]
     left = [p for p in (out/'models').iterdir() if p.name not in ('best.pth', 'last.pth')]
     assert left and left[0].stat().st_size >= 100_000, sorted((out/'models').iterdir())

@@ -1,4 +1,4 @@
-"""Small real files written on the spot for the tests, and the Keras reference steps the augmentation is checked against.
+"""Small real files written on the spot for the tests, the Keras reference steps the augmentation is checked against, and the faults (a hostile server, a killed write) the reliability checks meet.
 
 Docs: https://wisefast.github.io/wisefast/test_utils.html.md"""
 
@@ -6,14 +6,15 @@ Docs: https://wisefast.github.io/wisefast/test_utils.html.md"""
 
 # %% ../nbs/98_test_utils.ipynb #b98e0004
 from __future__ import annotations
-import io, stat, warnings, zipfile
+import gzip, http.server, io, os, stat, struct, sys, threading, warnings, zipfile
+from collections import Counter
 from pathlib import Path
 import cv2, numpy as np, albumentations as A
 from PIL import Image
 
 # %% auto #0
 __all__ = ['write_bad_images', 'write_class_folders', 'write_layout', 'zip_folder', 'KerasChannelShift', 'KerasBrightness',
-           'pil_brightness', 'warnings_of']
+           'pil_brightness', 'warnings_of', 'gzip_bomb', 'HostileHandler', 'HostileServer', 'killed_write_cmd']
 
 # %% ../nbs/98_test_utils.ipynb #a6339f05
 def write_bad_images(d) -> dict:
@@ -124,3 +125,79 @@ def warnings_of(f) -> list:
         warnings.simplefilter('always')
         f()
     return [str(w.message) for w in ws]
+
+# %% ../nbs/98_test_utils.ipynb #23c26c4e
+def gzip_bomb(shape=(60_000, 28, 28), gb:float=0.32) -> bytes:
+    "A gzip of a valid IDX header for `shape`, then `gb` GB of zeros: a few hundred KB that inflate far beyond the shape"
+    zeros = gzip.compress(bytes(2**24), mtime=0)                        # 16 MB of zeros in 16 KB
+    return gzip.compress(b'\0\0\x08\x03' + struct.pack('>3I', *shape), mtime=0) + zeros * round(gb * 2**30 / 2**24)
+
+# %% ../nbs/98_test_utils.ipynb #deb68447
+class HostileHandler(http.server.BaseHTTPRequestHandler):
+    """GET /<case>/<name>: the server's file `name` (else its blob), sent the way `case` says: 'ok'; 'bomb' (a
+    `gzip_bomb` for the training images); 'flaky' (closes without an answer the first time); 'silent' (never answers);
+    'stall' (1,000 bytes, then nothing); 'drip' (a byte every 0.2 s); 'short' (half the bytes it announces); 'long'
+    (announces half of what it sends); 'nolength'; 'wrong' (other bytes); 'truncgz' (the training images cut in half,
+    the length told right); a number: that HTTP error"""
+    def log_message(self, *a): pass
+
+    def head(self, n):
+        self.send_response(200)
+        if n is not None: self.send_header('Content-Length', str(n))
+        self.end_headers()
+
+    def do_GET(self):
+        case, _, name = self.path.strip('/').partition('/')
+        srv = self.server
+        srv.hits[case] += 1
+        train = name.startswith('train-images')
+        body = srv.bomb if case == 'bomb' and train else srv.files.get(name, srv.blob)
+        if case in ('ok', 'bomb') or case == 'flaky' and srv.hits[case] > 1: self.head(len(body)); self.wfile.write(body)
+        elif case == 'flaky': pass
+        elif case == 'silent': srv.stop.wait(srv.wait)
+        elif case == 'stall': self.head(len(body)); self.wfile.write(body[:1000]); self.wfile.flush(); srv.stop.wait(srv.wait)
+        elif case == 'drip':
+            self.head(50)
+            for b in body[:50]:
+                if srv.stop.wait(0.2): break
+                self.wfile.write(bytes([b])); self.wfile.flush()
+        elif case == 'short': self.head(len(body)); self.wfile.write(body[:len(body) // 2])
+        elif case == 'long': self.head(len(body) // 2); self.wfile.write(body)
+        elif case == 'nolength': self.head(None); self.wfile.write(body)
+        elif case == 'wrong': self.head(len(body)); self.wfile.write(os.urandom(len(body)))
+        elif case == 'truncgz':
+            cut = body[:len(body) // 2] if train else body
+            self.head(len(cut)); self.wfile.write(cut)
+        else: self.send_error(int(case))
+
+# %% ../nbs/98_test_utils.ipynb #d2ed93d9
+class HostileServer(http.server.ThreadingHTTPServer):
+    """A `HostileHandler` server on a free local port, serving in a thread from creation: `url`, `hits` (requests per
+    case); `files` ({name: bytes}) and `blob` (anything else) are what it sends; `close()` or use it in a `with`"""
+    def __init__(self, files:dict|None=None, blob:bytes|None=None, wait:float=10.):
+        super().__init__(('127.0.0.1', 0), HostileHandler)
+        self.files, self.blob, self.wait = files or {}, os.urandom(200_000) if blob is None else blob, wait
+        self.bomb, self.hits, self.stop = gzip_bomb(), Counter(), threading.Event()
+        self.url = f'http://127.0.0.1:{self.server_port}'
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def close(self): self.stop.set(); self.shutdown(); self.server_close()
+    def __exit__(self, *exc): self.close()
+
+# %% ../nbs/98_test_utils.ipynb #96f3fc88
+_KILLED_WRITE = """
+import os, signal, sys, torch
+save, calls = torch.save, []
+def killed(obj, f, *args, **kwargs):          # the n-th file torch writes: 100,000 bytes of it, then kill -9
+    calls.append(obj)
+    if len(calls) == {n}: f.write(bytes(100_000)); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
+    return save(obj, f, *args, **kwargs)
+torch.save = killed
+from wisefast.cli import main
+main(sys.argv[1:])
+"""
+
+def killed_write_cmd(*args, n:int=3) -> list:
+    """The command running `wisefast *args` in a new Python process that is killed (SIGKILL) part-way through the `n`-th
+    file `torch.save` writes (with `wisefast train`'s defaults, the third is epoch 2's checkpoint)"""
+    return [sys.executable, '-c', _KILLED_WRITE.replace('{n}', str(int(n))), *map(str, args)]
