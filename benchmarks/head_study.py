@@ -145,9 +145,9 @@ def _bn_layers(m) -> list:
 def bn_probe(model, train_dl, test_dl) -> dict:
     """Test top-1 of `model` with BatchNorm's running statistics (eval mode), with each test batch's own statistics
     (batches of the same size, shuffled with a fixed seed), and with running statistics re-estimated on the training
-    images (`wisefast.experiments.reestimate_bn`: a cumulative average over one pass, no augmentation, dropout off)"""
+    images (`wisefast.callbacks.reestimate_bn`: a cumulative average over one pass, no augmentation, dropout off)"""
     import copy, torch
-    from wisefast.experiments import reestimate_bn
+    from wisefast.callbacks import reestimate_bn
     def top1(m, dl):
         n = ok = 0
         with torch.no_grad():

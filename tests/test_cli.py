@@ -121,6 +121,33 @@ def test_train_resume_and_predict(tmp_path, capsys):
     assert main(['predict', str(tmp_path), str(next(imgs.glob('*.png')))]) == 0
     assert capsys.readouterr().out.count('\t') == 2
 
+def test_train_reestimate_bn(tmp_path, capsys):
+    "--reestimate-bn: the exported model and the last checkpoint hold BatchNorm statistics of the training images, the history's last row is theirs"
+    import copy, torch
+    from fastai.learner import load_learner
+    from wisefast.callbacks import ReestimateBN, reestimate_bn
+    learn = train(_tiny(tmp_path, '--epochs', '2', '--reestimate-bn', '--threads', '1'))
+    bn = lambda m: [t for l in m.modules() if isinstance(l, torch.nn.BatchNorm2d) for t in (l.running_mean, l.running_var)]
+    ref = reestimate_bn(copy.deepcopy(learn.model), learn.dls.train.new(shuffle=False, drop_last=False))
+    for a, b in zip(bn(learn.model), bn(ref)): torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    exported = load_learner(tmp_path/'export.pkl')
+    assert all(torch.equal(a, b) for a, b in zip(bn(exported.model), bn(learn.model)))
+    assert not any(isinstance(cb, ReestimateBN) for cb in exported.cbs)          # a training callback, left out
+    last = torch.load(tmp_path/'models'/'last.pth', weights_only=False)['model']
+    key = next(k for k in last if k.endswith('running_mean'))
+    assert torch.equal(last[key], learn.model.state_dict()[key])
+    with learn.no_bar(): loss = learn.validate()[0]
+    assert pd.read_csv(tmp_path/'history.csv').valid_loss.iloc[-1] == pytest.approx(loss, rel=1e-4)
+
+def test_compare_reestimate_bn(tmp_path, capsys):
+    "compare --reestimate-bn: recorded in each head's result; the finished folder refuses the other setting"
+    import json
+    argv = ['compare', 'digits', '--heads', 'gap', '--arch', 'test_resnet', '--size', '32', '--bs', '16', '--epochs', '1',
+            '--n-per-class', '16,4', '--augment', 'none', '--workers', '0', '--threads', '1', '--out', str(tmp_path)]
+    assert main([*argv, '--reestimate-bn']) == 0
+    assert json.loads((tmp_path/'gap'/'result.json').read_text())['config']['reestimate_bn'] is True
+    assert main(argv) == 2 and "'reestimate_bn': (True, False)" in capsys.readouterr().err
+
 def _readme_command(name):
     "The README's `wisefast NAME ...` line, as arguments (its comment dropped)"
     line = next(l for l in (ROOT/'README.md').read_text().splitlines() if l.startswith(f'wisefast {name} '))

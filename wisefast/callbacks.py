@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib, os, pickle, random
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+from torch import nn
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 from fastcore.basics import patch, store_attr
@@ -18,12 +19,13 @@ from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
 from fastai.torch_core import get_model, rank_distrib, set_seed
+from fastprogress.fastprogress import progress_bar
 from .config import learner_config
 from .files import atomic_file, write_atomic, savefig_atomic, remove_stale
 
 # %% auto #0
 __all__ = ['TRAINING_CBS', 'save_checkpoint', 'load_checkpoint', 'CheckpointCallback', 'EpochSeed', 'HistoryLogger',
-           'plot_history']
+           'plot_history', 'reestimate_bn', 'ReestimateBN']
 
 # %% ../nbs/04a_callbacks.ipynb #d5626093
 def _safe_load(file, device):
@@ -183,5 +185,37 @@ def plot_history(history, fname=None, figsize=(10, 4)):
         plt.close(fig)
     return fig
 
+# %% ../nbs/04a_callbacks.ipynb #e26fd926
+def reestimate_bn(learn, dl=None, show_progress:bool=False):
+    """Recompute the running statistics of every BatchNorm layer of `learn` (a `Learner`, or a model with `dl` given) over
+    one pass of `dl` (default: `learn.dls.train` in order, with its transforms), as a cumulative average, weights untouched:
+    PyTorch's `torch.optim.swa_utils.update_bn`, with dropout off; `show_progress`: a progress bar (under `learn`'s)."""
+    model = learn.model if isinstance(learn, Learner) else learn
+    if dl is None:
+        if not isinstance(learn, Learner): raise TypeError("reestimate_bn(model, dl): pass the DataLoader of training images")
+        dl = learn.dls.train.new(shuffle=False, drop_last=False)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    was, moms = model.training, [m.momentum for m in bns]
+    model.eval()                                            # dropout off; BatchNorm alone in training mode
+    for m in bns: m.reset_running_stats(); m.momentum = None; m.train()
+    batches = progress_bar(dl, parent=getattr(getattr(learn, 'progress', None), 'mbar', None), leave=False) if show_progress else dl
+    try:
+        with torch.no_grad():
+            for b in batches: model(*b[:getattr(dl, 'n_inp', 1)])
+    finally:
+        for m, mom in zip(bns, moms): m.momentum = mom
+        model.train(was)
+    return learn
+
+# %% ../nbs/04a_callbacks.ipynb #af3de88e
+class ReestimateBN(Callback):
+    """Recompute BatchNorm's running statistics over the training images (`reestimate_bn`) after the last epoch's
+    training (`every_epoch`: after each), before it is validated, checkpointed and exported: for schedules that end at
+    a high learning rate. Its cost: one forward pass over the training images, without gradients, each time."""
+    order = 10                                     # after the training phase's own callbacks
+    def __init__(self, every_epoch:bool=False): store_attr()
+    def after_train(self):
+        if self.every_epoch or self.epoch == self.n_epoch - 1: reestimate_bn(self.learn, show_progress=hasattr(self.learn, 'progress'))
+
 # %% ../nbs/04a_callbacks.ipynb #c04a0006
-TRAINING_CBS = (HistoryLogger, CheckpointCallback, EpochSeed)   # callbacks of a run that an exported model leaves out
+TRAINING_CBS = (HistoryLogger, CheckpointCallback, EpochSeed, ReestimateBN)   # callbacks of a run that an exported model leaves out

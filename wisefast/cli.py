@@ -92,6 +92,8 @@ def add_recipe_args(p:argparse.ArgumentParser, **defaults) -> argparse.ArgumentP
     a('--augment', default='table3', choices=('table3', 'gpu', 'none'), help="training augmentation (default: table3)")
     a('--preprocess', default='caffe', help="input preprocessing: caffe (paper), tf, torch or a timm arch name")
     a('--test-as-valid', action='store_true', help="validate on the test split, as the paper does")
+    a('--reestimate-bn', action='store_true', help="recompute BatchNorm's running statistics over the training images "
+      "before the last epoch is validated and the model saved: for schedules that end at a high rate, like the paper's")
     a('--seed', type=int, default=42, help="random seed (default: 42)")
     a('--workers', type=int_at_least(0), help="DataLoader worker processes (default: fastai's)")
     a('--threads', type=int_at_least(1), help="torch CPU threads (1 is often faster on a busy machine)")
@@ -234,7 +236,7 @@ def train(cfg:dict):
     from fastai.callback.fp16 import MixedPrecision
     from wisefast import recipes
     from wisefast.data import wise_test_dl
-    from wisefast.callbacks import TRAINING_CBS, plot_history
+    from wisefast.callbacks import TRAINING_CBS, ReestimateBN, plot_history
     from wisefast.files import run_lock
     from wisefast.export import export_run
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
@@ -257,7 +259,8 @@ def train(cfg:dict):
                             pretrained=cfg['pretrained'], pool=cfg.get('pool'), lr=cfg['lr'], factor=cfg['factor'],
                             every=cfg['every'], keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'],
                             seed=cfg['seed'], init=cfg.get('init', 'paper'), recalibration=cfg.get('recalibration'),
-                            cbs=[TerminateOnNaNCallback(), *([MixedPrecision()] if fp16 else [])])
+                            cbs=[TerminateOnNaNCallback(), *([MixedPrecision()] if fp16 else []),
+                                 *([ReestimateBN()] if cfg.get('reestimate_bn') else [])])
         except KeyboardInterrupt:
             raise CLIError(f"interrupted: the same command with --resume continues from the last finished epoch "
                            f"({out/'models'/'last.pth'})", code=130) from None
@@ -445,7 +448,8 @@ def compare_main(argv=None) -> int:
     with _disk_space(), run_lock(out):                        # one comparison per folder
         df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
                            seed=a.seed, out=out, pretrained=a.pretrained, factor=a.factor, every=a.every,
-                           keras_exact=a.keras_exact, schedule=a.schedule, bn_momentum=a.bn_momentum, **model_kw)
+                           keras_exact=a.keras_exact, schedule=a.schedule, bn_momentum=a.bn_momentum,
+                           reestimate_bn=a.reestimate_bn, **model_kw)
     print(results_markdown(df))
     print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head with its export.pkl")
 

@@ -21,14 +21,14 @@ from .paper import SCHEDULES, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, 
 from .heads import num_params, head_spec
 from .learner import wise_learner, top5_accuracy
 from .recipes import recipe_dls
-from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, TRAINING_CBS, load_checkpoint
+from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, ReestimateBN, TRAINING_CBS, load_checkpoint
 from .files import write_atomic, savefig_atomic
 from .schedule import KerasSGD, paper_sgd
 from .export import export_run
 
 # %% auto #0
-__all__ = ['TABLE_COLS', 'head_dir', 'check_heads', 'variant_result', 'variant_learner', 'set_bn_momentum', 'reestimate_bn',
-           'train_variant', 'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
+__all__ = ['TABLE_COLS', 'head_dir', 'check_heads', 'variant_result', 'variant_learner', 'set_bn_momentum', 'train_variant',
+           'load_variant', 'results_markdown', 'plot_curves', 'compare_heads']
 
 # %% ../nbs/08_experiments.ipynb #a8a63c4f
 def head_dir(name:str) -> str:
@@ -92,49 +92,29 @@ def set_bn_momentum(model:nn.Module, momentum:float) -> nn.Module:
         if isinstance(m, nn.modules.batchnorm._BatchNorm): m.momentum = momentum
     return model
 
-def reestimate_bn(learn, dl=None):
-    """Recompute the running statistics of every BatchNorm layer of `learn` (a `Learner`, or a model with `dl` given) over
-    one pass of `dl` (default: `learn.dls.train` in order, with its transforms), as a cumulative average, weights untouched:
-    PyTorch's `torch.optim.swa_utils.update_bn`, with dropout off. Where the learning rate stays high to the end (the
-    paper's staircase), the running averages lag the weights and eval-mode accuracy can collapse while the network is
-    fine (`benchmarks/results/head_study.md`); after this, eval mode sees what training saw."""
-    model = learn.model if isinstance(learn, Learner) else learn
-    if dl is None:
-        if not isinstance(learn, Learner): raise TypeError("reestimate_bn(model, dl): pass the DataLoader of training images")
-        dl = learn.dls.train.new(shuffle=False, drop_last=False)
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    was, moms = model.training, [m.momentum for m in bns]
-    model.eval()                                            # dropout off; BatchNorm alone in training mode
-    for m in bns: m.reset_running_stats(); m.momentum = None; m.train()
-    try:
-        with torch.no_grad():
-            for b in dl: model(*b[:getattr(dl, 'n_inp', 1)])
-    finally:
-        for m, mom in zip(bns, moms): m.momentum = mom
-        model.train(was)
-    return learn
-
 def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPER_LR, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY,
                   seed:int=42, pretrained=False, keras_exact:bool=False, cbs=None, schedule:str='staircase',
                   bn_momentum:float|None=None, # BatchNorm momentum (default: the model's, PyTorch's 0.1)
+                  reestimate_bn:bool=False, # BatchNorm statistics recomputed before the last validation (`ReestimateBN`)
                   **kwargs) -> dict:
     "Train (or resume, or skip if done) `arch` with `head` on `dls` in folder `path`, export it there; returns its result row."
     path = Path(path)
     cfg = dict(arch=arch, epochs=epochs, lr=lr, factor=factor, every=every, seed=seed, pretrained=str(pretrained),
-               keras_exact=keras_exact, bs=dls.train.bs, schedule=schedule, **({} if bn_momentum is None else dict(bn_momentum=bn_momentum)))
+               keras_exact=keras_exact, bs=dls.train.bs, schedule=schedule, **({} if bn_momentum is None else dict(bn_momentum=bn_momentum)),
+               reestimate_bn=reestimate_bn)
     if schedule not in SCHEDULES: raise ValueError(f"Unknown schedule {schedule!r}: choose from {', '.join(SCHEDULES)}.")
     done = path/'result.json'
     if done.exists():
         res = json.loads(done.read_text())
         now = {**cfg, 'n_train': len(dls.train_ds), 'n_valid': len(dls.valid_ds)}   # the settings and the image counts
-        saved = {'schedule': 'staircase', **res['config'], **{k: res[k] for k in ('n_train', 'n_valid') if k in res}}
+        saved = {'schedule': 'staircase', 'reestimate_bn': False, **res['config'], **{k: res[k] for k in ('n_train', 'n_valid') if k in res}}
         diff = {k: (saved.get(k, v), v) for k, v in now.items() if saved.get(k, v) != v}   # older runs: counts unknown
         if diff: raise ValueError(f"{path} holds a finished run with other settings (saved, now): {diff}. Use another "
                                   f"output folder, or delete {done} to train again.")
         return res
     ck, seeder = CheckpointCallback('valid_accuracy'), EpochSeed(seed)
     learn = variant_learner(dls, arch, head, path, lr=lr, seed=seed, pretrained=pretrained, keras_exact=keras_exact,
-                            cbs=[ck, seeder, *L(cbs)], **kwargs)
+                            cbs=[ck, seeder, *([ReestimateBN()] if reestimate_bn else []), *L(cbs)], **kwargs)
     if bn_momentum is not None: set_bn_momentum(learn.model, bn_momentum)
     start = ck.resume(learn) if (learn.path/learn.model_dir/f'{ck.fname}.pth').exists() else 0
     history = HistoryLogger(start_epoch=start)
