@@ -288,6 +288,24 @@ def summary(df:pd.DataFrame, col:str='final_top1') -> pd.DataFrame:
         cols[f"{cell_title(c)} ({(n := d.seed.nunique())} seed{'s' * (n != 1)})"] = out
     return pd.DataFrame(cols).rename_axis('head').reset_index().fillna('')
 
+def lr_sweeps(df:pd.DataFrame) -> list:
+    """`(title, table)` for each setting trained at three or more learning rates: per rate and head, the final test top-1
+    in eval mode (best epoch) → with BatchNorm re-estimated, means over seeds (%)"""
+    rest, out = [k for k in CELL if k != 'lr'], []
+    for _, d in df.groupby(rest, sort=False):
+        if d.lr.nunique() < 3: continue
+        rows = []
+        for lr, g in d.groupby('lr'):
+            row = {'lr': f"{lr:g}"}
+            for (h, i), gh in g.groupby(['head', 'init'], sort=False):
+                reest = f" → {100*gh.bn_reest_top1.mean():.1f}" if gh.bn_reest_top1.notna().all() else ''
+                row[label(h, i)] = (f"{100*gh.final_top1.mean():.1f} ({100*gh.best_top1.mean():.1f}){reest}"
+                                    f"{f' [{len(gh)} seeds]' if len(gh) > 1 else ''}")
+            rows.append(row)
+        title = cell_title({**cell_of(d), 'lr': SCHEDULE_LR[d.schedule.iloc[0]]})
+        out.append((title, pd.DataFrame(rows).fillna('not run')))
+    return out
+
 def cell_heads(d:pd.DataFrame) -> list:
     "The `wisefast compare` names of the heads in the rows `d`, in order"
     return list(dict.fromkeys(label(h, i) for h, i in zip(d['head'], d.init)))
@@ -317,6 +335,9 @@ def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
     from wisefast.experiments import results_markdown
     out = [f"# Head study: when does a spatial head help?\n\n{info}\n",
            "Final test top-1 (%), mean over seeds (paired difference to GAP, points):\n\n" + results_markdown(summary(df))]
+    for title, t in lr_sweeps(df):
+        out.append(f"## {title}: learning rates\n\nFinal test top-1 in eval mode (best epoch) → with BatchNorm's statistics "
+                   f"re-estimated (%), one seed unless said; each rate's cell, with its command, is below.\n\n" + results_markdown(t))
     for c, d in by_cell(df):
         rows, ms = [], cost[(cost['map'] == c['map']) & (cost.classes == CLASSES[c['task']])].set_index('head').step_ms
         for h, i, g, diff in vs_gap(d):
