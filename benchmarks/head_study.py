@@ -138,16 +138,12 @@ def pretrained_backbone(a, name:str) -> Path:
     with atomic_file(f) as out: out.write(save({k: v.contiguous() for k, v in body.state_dict().items()}))
     return f
 
-def _bn_layers(m) -> list:
-    from torch.nn.modules.batchnorm import _BatchNorm
-    return [l for l in m.modules() if isinstance(l, _BatchNorm)]
-
 def bn_probe(model, train_dl, test_dl) -> dict:
     """Test top-1 of `model` with BatchNorm's running statistics (eval mode), with each test batch's own statistics
     (batches of the same size, shuffled with a fixed seed), and with running statistics re-estimated on the training
     images (`wisefast.callbacks.reestimate_bn`: a cumulative average over one pass, no augmentation, dropout off)"""
     import copy, torch
-    from wisefast.callbacks import reestimate_bn
+    from wisefast.callbacks import bn_layers, reestimate_bn
     def top1(m, dl):
         n = ok = 0
         with torch.no_grad():
@@ -155,7 +151,7 @@ def bn_probe(model, train_dl, test_dl) -> dict:
         return ok / n
     out = dict(eval_top1=top1(model.eval(), test_dl))
     m = copy.deepcopy(model).eval()
-    for l in _bn_layers(m): l.train(); l.momentum = 0.                      # batch statistics, running ones untouched
+    for l in bn_layers(m): l.train(); l.momentum = 0.                      # batch statistics, running ones untouched
     torch.manual_seed(0)
     out['bn_batch_top1'] = top1(m, test_dl.new(shuffle=True, drop_last=False))
     m = reestimate_bn(copy.deepcopy(model), train_dl.new(shuffle=False, drop_last=False))
@@ -198,9 +194,9 @@ def seed_heads(a, done:pd.DataFrame, c:dict, seed:int) -> tuple:
     the ones with rows, which `compare` skips (their folders hold a result) and keeps in the run's table and curves"""
     from wisefast.experiments import check_heads
     d = done[(done[CELL] == pd.Series(c)).all(axis=1) & (done.seed == seed)]
-    have = [f"{h}:{i}" for h, i in zip(d['head'], d['init'])]
-    todo = [h for h in check_heads(a.heads) if parse_head(h) not in set(zip(d['head'], d['init']))]
-    return todo, ([*have, *todo] if todo else [])
+    have = list(zip(d['head'], d['init']))
+    todo = [h for h in check_heads(a.heads) if parse_head(h) not in have]
+    return todo, ([*(label(*k) for k in have), *todo] if todo else [])
 
 def with_heads(a, heads:list) -> argparse.Namespace: return argparse.Namespace(**{**vars(a), 'heads': ','.join(heads)})
 

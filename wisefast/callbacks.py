@@ -25,7 +25,7 @@ from .files import atomic_file, write_atomic, savefig_atomic, remove_stale
 
 # %% auto #0
 __all__ = ['TRAINING_CBS', 'save_checkpoint', 'load_checkpoint', 'CheckpointCallback', 'EpochSeed', 'HistoryLogger',
-           'plot_history', 'reestimate_bn', 'ReestimateBN']
+           'plot_history', 'bn_layers', 'reestimate_bn', 'ReestimateBN']
 
 # %% ../nbs/04a_callbacks.ipynb #d5626093
 def _safe_load(file, device):
@@ -186,6 +186,10 @@ def plot_history(history, fname=None, figsize=(10, 4)):
     return fig
 
 # %% ../nbs/04a_callbacks.ipynb #e26fd926
+def bn_layers(model:nn.Module) -> list:
+    "The BatchNorm layers of `model` (every `_BatchNorm`: 1d, 2d, 3d, sync, lazy)"
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
 def reestimate_bn(learn, dl=None, show_progress:bool=False):
     """Recompute the running statistics of every BatchNorm layer of `learn` (a `Learner`, or a model with `dl` given) over
     one pass of `dl` (default: `learn.dls.train` in order, with its transforms), as a cumulative average, weights untouched:
@@ -194,7 +198,7 @@ def reestimate_bn(learn, dl=None, show_progress:bool=False):
     if dl is None:
         if not isinstance(learn, Learner): raise TypeError("reestimate_bn(model, dl): pass the DataLoader of training images")
         dl = learn.dls.train.new(shuffle=False, drop_last=False)
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = bn_layers(model)
     was, moms = model.training, [m.momentum for m in bns]
     model.eval()                                            # dropout off; BatchNorm alone in training mode
     for m in bns: m.reset_running_stats(); m.momentum = None; m.train()

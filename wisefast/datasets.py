@@ -21,11 +21,11 @@ from .files import staging, atomic_folder, write_atomic
 from .download import _kaggle_download, download_url
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'FASHION_MNIST_SIZES',
-           'FASHION_MNIST_SHA256', 'MOSAIC_CELLS', 'KAGGLE_DATASETS', 'MOSAICS', 'DATASETS', 'VERIFIED', 'read_idx',
-           'system_data_path', 'dataset_path', 'sample_path', 'download_fashion_mnist', 'fashion_mnist_path',
-           'is_sample', 'load_fashion_mnist', 'digits_folder', 'mosaics', 'detect_layout', 'dataset_items',
-           'verify_dataset', 'download_dataset']
+__all__ = ['FASHION_MNIST_URL', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'SYSTEM_DATA_ENV', 'SYSTEM_DATA_DIR',
+           'FASHION_MNIST_SIZES', 'FASHION_MNIST_SHA256', 'MOSAIC_CELLS', 'KAGGLE_DATASETS', 'MOSAICS', 'DATASETS',
+           'VERIFIED', 'read_idx', 'system_data_path', 'dataset_path', 'sample_path', 'download_fashion_mnist',
+           'fashion_mnist_path', 'is_sample', 'load_fashion_mnist', 'digits_folder', 'mosaics', 'detect_layout',
+           'dataset_items', 'verify_dataset', 'download_dataset']
 
 # %% ../nbs/02a_datasets.ipynb #69862f04
 def _file_id(f) -> tuple|str:
@@ -185,10 +185,11 @@ def read_idx(fn, max_size:int=2**31) -> np.ndarray:
 
 # %% ../nbs/02a_datasets.ipynb #f67e9dc2
 SYSTEM_DATA_ENV = 'WISEFAST_SYSTEM_DATA'
+SYSTEM_DATA_DIR = '/usr/share/datasets'          # where Debian's dataset packages install: the one place wisefast names it
 
 def system_data_path(name:str) -> Path:
-    "Folder of dataset `name` among the system's shared datasets: `$WISEFAST_SYSTEM_DATA/<name>`, else `/usr/share/datasets/<name>`."
-    return Path(os.environ.get(SYSTEM_DATA_ENV) or '/usr/share/datasets')/name
+    "Folder of dataset `name` among the system's shared datasets: `$WISEFAST_SYSTEM_DATA/<name>`, else `SYSTEM_DATA_DIR/<name>`."
+    return Path(os.environ.get(SYSTEM_DATA_ENV) or SYSTEM_DATA_DIR)/name
 
 def dataset_path(name:str) -> Path:
     "Default folder of dataset `name`: fastai's data folder (`~/.fastai/data/<name>`)."

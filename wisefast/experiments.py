@@ -21,7 +21,7 @@ from .paper import SCHEDULES, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, 
 from .heads import num_params, head_spec
 from .learner import wise_learner, top5_accuracy
 from .recipes import recipe_dls
-from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, ReestimateBN, TRAINING_CBS, load_checkpoint
+from .callbacks import CheckpointCallback, EpochSeed, HistoryLogger, ReestimateBN, TRAINING_CBS, bn_layers, load_checkpoint
 from .files import write_atomic, savefig_atomic
 from .schedule import KerasSGD, paper_sgd
 from .export import export_run
@@ -88,8 +88,7 @@ def _fine_tune(learn:Learner, epochs:int, lr:float, start:int, run_cbs, freeze_e
 
 def set_bn_momentum(model:nn.Module, momentum:float) -> nn.Module:
     "Every BatchNorm layer of `model` with running-statistics `momentum` (PyTorch's meaning: Keras' 0.99 is 0.01)"
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm): m.momentum = momentum
+    for m in bn_layers(model): m.momentum = momentum
     return model
 
 def train_variant(dls:DataLoaders, arch:str, head:str, path, epochs:int, lr=PAPER_LR, factor:float=PAPER_FACTOR, every:int=PAPER_EVERY,
