@@ -71,6 +71,15 @@ multiplications and additions (broadcasting the per-channel terms, accumulating 
   eager on a layer-1 map and 43 µs against 7 µs on a DenseNet map (8×32×7×7). Not used.
 - One depthwise call for both scales (the pooled map zero-padded to the full size and concatenated along channels):
   one gate on 8×32×7×7 0.61 → 0.59 ms, on 8×32×28×28 1.64 → 2.27 ms, on 8×1024×7×7 2.7 → 7.9 ms. Not used.
+- The gate at half resolution (a formulation change, prototyped December 2026 and not kept): scales (2, 4) and the
+  global mean only, no full-resolution depthwise kernel, `2σ(z)` computed on the 2×-pooled map and applied per 2×2
+  block (`x·g↑2` through block views, one pass each way; the coarse graph through autograd inside a hand-written
+  backward). Same benchmark, 11 interleaved repeats, channels-last, load average 3-3.5: ResNet-50 training
+  1.27× against 1.21× for `MSSAR` in the same run, inference 1.02× against 1.14×; DenseNet-121 training 1.16× against
+  1.24×, inference 1.13× against 1.14×. On one gate the full-resolution passes it keeps (pooling, the product, its two
+  backward passes, the added gradient) cost about what the depthwise kernel it removes did, and on DenseNet's small maps
+  the extra pooling and upsampling calls cost more than they save. Training is no cheaper on ResNet-50 and it changes
+  what the module computes (per-block rather than per-neuron importance), so `MSSAR` keeps its formulation.
 
 **The targets (training step ≤ 1.10× on ResNet-50, ≤ 1.05× on DenseNet-121) are not met**; the best is the table's
 MS-SAR rows, channels-last. What is left, from a profile of whole training steps: on ResNet-50 about 2.4 ms forward
