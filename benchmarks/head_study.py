@@ -299,7 +299,8 @@ def lr_sweeps(df:pd.DataFrame) -> list:
                                     f"{f' [{len(gh)} seeds]' if len(gh) > 1 else ''}")
             rows.append(row)
         title = cell_title({**cell_of(d), 'lr': SCHEDULE_LR[d.schedule.iloc[0]]})
-        out.append((title, pd.DataFrame(rows).fillna('not run')))
+        heads = dict.fromkeys(map(label, d['head'], d['init']))        # the heads in the order the study ran them
+        out.append((title, pd.DataFrame(rows, columns=['lr', *heads]).fillna('not run')))
     return out
 
 def cell_heads(d:pd.DataFrame) -> list:

@@ -129,3 +129,20 @@ def test_reliability_trial_smoke():
     assert {g for g, *_ in cases} == {'archives', 'folders', 'downloads', 'command line', 'crash safety', 'model files', 'API'}
     assert all(o in ('clear error', 'warned', 'handled') for *_, o in cases), cases
     assert re.search(rf'^ +all +{len(cases)} ', r.stdout, re.M), r.stdout[-2000:]
+
+def test_head_study_lr_sweeps():
+    "head_study's learning-rate table: a setting run at three or more rates, its heads in the order the study ran them"
+    import pandas as pd
+    sys.path.insert(0, str(ROOT/'benchmarks'))
+    try: import head_study
+    finally: sys.path.remove(str(ROOT/'benchmarks'))
+    cell = dict(task='mosaic_where', map=16, schedule='staircase', pretrained='none', bn_momentum=0.1)
+    runs = [(0.045, 'gap', 'default', 0, .2), (0.045, 'gap', 'default', 1, .4), (0.045, 'wise', 'paper', 0, .8),
+            (0.1, 'gap', 'default', 0, .5), (0.005, 'wise', 'paper', 0, .6), (0.005, 'gap', 'default', 0, .3)]
+    df = pd.DataFrame([dict(cell, lr=lr, head=h, init=i, seed=s, final_top1=f, best_top1=.9, bn_reest_top1=.85)
+                       for lr, h, i, s, f in runs])
+    (title, table), = head_study.lr_sweeps(df)
+    assert 'staircase' in title and list(table.columns) == ['lr', 'gap:default', 'wise:paper']
+    assert table.lr.tolist() == ['0.005', '0.045', '0.1']
+    assert table.iloc[1]['gap:default'] == '30.0 (90.0) → 85.0 [2 seeds]' and table.iloc[2]['wise:paper'] == 'not run'
+    assert head_study.lr_sweeps(df[df.lr != 0.1]) == []                  # two rates: no table
