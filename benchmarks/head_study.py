@@ -240,9 +240,11 @@ def step_times(a, heads:list, fmap:int, n_out:int, rounds:int=15, steps:int=3) -
             times[h].append(1000*(time.perf_counter() - t)/steps)
     return {h: float(np.median(v)) for h, v in times.items()}
 
-def _mean_sd(x) -> str:
-    x = 100*np.asarray(x, float)
-    return f"{x.mean():.2f} ± {x.std(ddof=1):.2f}" if len(x) > 1 else f"{x.mean():.2f}"
+def _mean_sd(x, scale:float=100, sign:bool=False) -> str:
+    "`x` × `scale` as mean ± sd (the mean alone for one value), the mean signed if `sign`"
+    x = scale*np.asarray(x, float)
+    m = f"{x.mean():{'+' if sign else ''}.2f}"
+    return f"{m} ± {x.std(ddof=1):.2f}" if len(x) > 1 else m
 
 def label(head, init) -> str: return f"{head}:{init}"
 
@@ -342,7 +344,7 @@ def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
             rows.append({'head': label(h, i), 'seeds': len(g), 'final top-1 (%)': _mean_sd(g.final_top1),
                          'best top-1 (%)': _mean_sd(g.best_top1),
                          'final − GAP (points, paired)': '' if h == 'gap' or not len(diff) else
-                             f"{diff.mean():+.2f} ± {diff.std(ddof=1) if len(diff) > 1 else 0:.2f}", **_bn_cols(g),
+                             _mean_sd(diff, scale=1, sign=True) + ' (1 seed)' * (len(diff) == 1), **_bn_cols(g),
                          'head parameters': int(g.head_params.iloc[0]), 'step (ms)': f"{step:.1f}",
                          'step / GAP': f"{step / ms.get('gap:default', np.nan):.2f}×"})
         ca = cell_args(a, c, d)

@@ -130,12 +130,23 @@ def test_reliability_trial_smoke():
     assert all(o in ('clear error', 'warned', 'handled') for *_, o in cases), cases
     assert re.search(rf'^ +all +{len(cases)} ', r.stdout, re.M), r.stdout[-2000:]
 
-def test_head_study_lr_sweeps():
-    "head_study's learning-rate table: a setting run at three or more rates, its heads in the order the study ran them"
-    import pandas as pd
+def _head_study():
+    "benchmarks/head_study.py as a module"
     sys.path.insert(0, str(ROOT/'benchmarks'))
     try: import head_study
     finally: sys.path.remove(str(ROOT/'benchmarks'))
+    return head_study
+
+def test_head_study_mean_sd():
+    "head_study's table cells: mean ± sd over seeds, the mean alone (no '± 0.00') for one seed; paired differences signed"
+    hs = _head_study()
+    assert hs._mean_sd([.8, .9]) == '85.00 ± 7.07' and hs._mean_sd([.8]) == '80.00'
+    assert hs._mean_sd([18.125], scale=1, sign=True) == '+18.12' and hs._mean_sd([-1., 1.], scale=1, sign=True) == '+0.00 ± 1.41'
+
+def test_head_study_lr_sweeps():
+    "head_study's learning-rate table: a setting run at three or more rates, its heads in the order the study ran them"
+    import pandas as pd
+    head_study = _head_study()
     cell = dict(task='mosaic_where', map=16, schedule='staircase', pretrained='none', bn_momentum=0.1)
     runs = [(0.045, 'gap', 'default', 0, .2), (0.045, 'gap', 'default', 1, .4), (0.045, 'wise', 'paper', 0, .8),
             (0.1, 'gap', 'default', 0, .5), (0.005, 'wise', 'paper', 0, .6), (0.005, 'gap', 'default', 0, .3)]
