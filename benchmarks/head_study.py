@@ -301,8 +301,7 @@ def lr_sweeps(df:pd.DataFrame) -> list:
                                     f"{f' [{len(gh)} seeds]' if len(gh) > 1 else ''}")
             rows.append(row)
         title = cell_title({**cell_of(d), 'lr': SCHEDULE_LR[d.schedule.iloc[0]]})
-        heads = dict.fromkeys(map(label, d['head'], d['init']))        # the heads in the order the study ran them
-        out.append((title, pd.DataFrame(rows, columns=['lr', *heads]).fillna('not run')))
+        out.append((title, pd.DataFrame(rows, columns=['lr', *cell_heads(d)]).fillna('not run')))   # heads in the study's order
     return out
 
 def cell_heads(d:pd.DataFrame) -> list:
