@@ -22,6 +22,7 @@ interrupted one resumes from its last checkpoint. The summary (CSV, Markdown, PN
 
 Outputs in benchmarks/results/: head_study.csv (one row per run), head_study_curves.csv (test top-1 per epoch),
 head_study.md (mean ± sd, cost, the commands), head_study.png (curves, mean over seeds); run folders in --runs.
+`--report --readme README.md` also rewrites the README's tables of the study (`readme_tables`) from the CSV.
 """
 from __future__ import annotations
 import argparse, contextlib, fcntl, shlex, sys, time
@@ -66,6 +67,8 @@ def parse_args(argv=None):
     p.add_argument('--runs', default='runs/head_study', help="run folders (models, histories): not committed")
     p.add_argument('--out', default=str(RESULTS), help="folder of the summary files")
     p.add_argument('--report', action='store_true', help="only rewrite the summary from the CSVs")
+    p.add_argument('--readme', help="with --report: also rewrite the study's tables in this file (the README), each after "
+                                    "its line '<!-- head_study.py --readme: NAME -->'")
     return p.parse_args(argv)
 
 def lrs(a) -> list:
@@ -240,11 +243,11 @@ def step_times(a, heads:list, fmap:int, n_out:int, rounds:int=15, steps:int=3) -
             times[h].append(1000*(time.perf_counter() - t)/steps)
     return {h: float(np.median(v)) for h, v in times.items()}
 
-def _mean_sd(x, scale:float=100, sign:bool=False) -> str:
+def _mean_sd(x, scale:float=100, sign:bool=False, digits:int=2) -> str:
     "`x` × `scale` as mean ± sd (the mean alone for one value), the mean signed if `sign`"
     x = scale*np.asarray(x, float)
-    m = f"{x.mean():{'+' if sign else ''}.2f}"
-    return f"{m} ± {x.std(ddof=1):.2f}" if len(x) > 1 else m
+    m = f"{x.mean():{'+' if sign else ''}.{digits}f}"
+    return f"{m} ± {x.std(ddof=1):.{digits}f}" if len(x) > 1 else m
 
 def label(head, init) -> str: return f"{head}:{init}"
 
@@ -323,6 +326,52 @@ def study_cmd(a, c:dict) -> str:
              for s in (f"--{k.replace('_', '-')}", str(getattr(a, k)))]
     if c['lr'] != SCHEDULE_LR[c['schedule']]: extra += ['--lr', f"{c['lr']:g}"]
     return ' '.join(shlex.quote(s) for s in ['python', 'benchmarks/head_study.py', '--cells', f"{c['task']}:{c['map']}", *extra])
+
+def _runs(g:pd.DataFrame, best:bool=True) -> str:
+    """One head's runs of one cell, in %: the final eval-mode top-1 (mean, then each seed's), the best epoch's (mean), and
+    → the top-1 with BatchNorm re-estimated (mean ± sd), then the number of seeds"""
+    if not len(g): return 'not run'
+    g = g.sort_values('seed'); f = 100*g.final_top1
+    return (f"{f.mean():.1f}" + (f" ({', '.join(f'{v:.1f}' for v in f)})" if len(g) > 1 else '')
+            + (f" [best {100*g.best_top1.mean():.1f}]" if best else '') + f" → {_mean_sd(g.bn_reest_top1, digits=1)}"
+            + (f" ({len(g)} seeds)" if len(g) > 1 else ''))
+
+def readme_tables(df:pd.DataFrame) -> dict:
+    """The README's tables of the study, from its rows: `one_cycle` (`summary` of fastai's schedule), `staircase` (the
+    paper's, both tasks), `learning_rates` (GAP and Wise-SrNet in the 16×16 staircase cells) and `transfer`"""
+    def cell(**kw):
+        c = {**CELL_DEFAULTS, 'schedule': 'staircase', 'lr': SCHEDULE_LR['staircase'], 'task': 'mosaic_where', 'map': 16, **kw}
+        return df[(df[CELL] == pd.Series(c)[CELL]).all(axis=1)]
+    def by_head(cols:dict, best=()) -> pd.DataFrame:
+        heads = [h for h in HEADS.split(',') if any(h in cell_heads(d) for d in cols.values())]
+        return pd.DataFrame([{'head': h, **{k: _runs(d[[label(*r) == h for r in zip(d['head'], d.init)]], best=k not in best)
+                                             for k, d in cols.items()}} for h in heads])
+    staircase = {'fashion_mnist 8×8': cell(task='fashion_mnist', map=8), 'mosaic_where 16×16': cell()}
+    paper = " (the paper's)"
+    rates = {f"staircase at lr {lr:g}{paper if lr == SCHEDULE_LR['staircase'] else ''}": cell(lr=lr)
+             for lr in sorted(df[(df.schedule == 'staircase') & (df.pretrained == 'none') & (df.task == 'mosaic_where')].lr.unique())}
+    rates |= {f"staircase, BatchNorm momentum {m:g} (Keras' default {1 - m:g})": cell(bn_momentum=m)
+              for m in sorted(set(df.bn_momentum) - {CELL_DEFAULTS['bn_momentum']})}
+    pt = next(iter(PRETRAIN))
+    transfer = {"the paper's staircase (every layer at 0.045)": cell(pretrained=pt),
+                "fastai's `fine_tune`": cell(pretrained=pt, schedule='fine_tune', lr=SCHEDULE_LR['fine_tune'])}
+    lr_rows = [{'cell': k, **{h: _runs(d[[label(*r) == h for r in zip(d['head'], d.init)]])
+                               for h in ('gap:default', 'wise:default', 'wise:paper')}} for k, d in rates.items()]
+    from wisefast.experiments import results_markdown
+    return {k: results_markdown(t) for k, t in dict(
+        one_cycle=summary(df[df.schedule == 'one_cycle']), staircase=by_head(staircase, best=('fashion_mnist 8×8',)),
+        learning_rates=pd.DataFrame(lr_rows), transfer=by_head(transfer)).items()}
+
+README_MARK = "<!-- head_study.py --readme: {} -->\n\n"
+
+def with_readme_tables(text:str, tables:dict) -> str:
+    "`text` with the Markdown table after each `README_MARK` replaced by `tables[name]`"
+    for name, t in tables.items():
+        m = README_MARK.format(name)
+        if m not in text: raise SystemExit(f"head_study.py --readme: no line '{m.strip()}' above the table to replace")
+        i = text.index(m) + len(m); j = text.find('\n\n', i)
+        text = text[:i] + t.strip('\n') + (text[j:] if j >= 0 else '\n')
+    return text
 
 def _bn_cols(g:pd.DataFrame) -> dict:
     "The BatchNorm probe's columns of one head's rows (blank for runs from before the probe)"
@@ -406,6 +455,7 @@ def report(a):
         _save(cost, fcost)
     _write(out/'head_study.md', markdown(df, cost, a, info))
     figure(curves, out/'head_study.png')
+    if a.readme: _write(a.readme, with_readme_tables(Path(a.readme).read_text(), readme_tables(df)))
 
 def main(argv=None):
     a = parse_args(argv)

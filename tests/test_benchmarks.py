@@ -143,6 +143,24 @@ def test_head_study_mean_sd():
     assert hs._mean_sd([.8, .9]) == '85.00 ± 7.07' and hs._mean_sd([.8]) == '80.00'
     assert hs._mean_sd([18.125], scale=1, sign=True) == '+18.12' and hs._mean_sd([-1., 1.], scale=1, sign=True) == '+0.00 ± 1.41'
 
+def test_readme_tables_are_the_studys():
+    "The README's head-study tables are what `head_study.py --report --readme README.md` makes of the committed CSV"
+    hs = _head_study()
+    readme = (ROOT/'README.md').read_text()
+    tables = hs.readme_tables(hs.read_rows(ROOT/'benchmarks/results/head_study.csv'))
+    assert set(tables) == {'one_cycle', 'staircase', 'learning_rates', 'transfer'}
+    assert hs.with_readme_tables(readme, tables) == readme, \
+        "the README's head-study tables are not the CSV's: run python benchmarks/head_study.py --report --readme README.md"
+
+def test_head_study_with_readme_tables():
+    "`--readme` replaces the table under each marker line, the text around it kept; a missing marker says what to add"
+    import pytest
+    hs = _head_study()
+    text = f"intro\n\n{hs.README_MARK.format('a')}| x |\n|---|\n| 1 |\n\nafter\n{hs.README_MARK.format('b')}| y |\n"
+    out = hs.with_readme_tables(text, {'a': '| x |\n|---|\n| 2 |\n', 'b': '| y |\n|---|\n| 3 |\n'})
+    assert out == f"intro\n\n{hs.README_MARK.format('a')}| x |\n|---|\n| 2 |\n\nafter\n{hs.README_MARK.format('b')}| y |\n|---|\n| 3 |\n"
+    with pytest.raises(SystemExit, match="no line '<!-- head_study.py --readme: c -->'"): hs.with_readme_tables(text, {'c': '| z |'})
+
 def test_head_study_lr_sweeps():
     "head_study's learning-rate table: a setting run at three or more rates, its heads in the order the study ran them"
     import pandas as pd
