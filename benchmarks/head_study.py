@@ -339,13 +339,13 @@ def _runs(g:pd.DataFrame, best:bool=True) -> str:
 def readme_tables(df:pd.DataFrame) -> dict:
     """The README's tables of the study, from its rows: `one_cycle` (`summary` of fastai's schedule), `staircase` (the
     paper's, both tasks), `learning_rates` (GAP and Wise-SrNet in the 16×16 staircase cells) and `transfer`"""
+    of_head = lambda d, h: d[d['head'] + ':' + d.init == h]           # `label` of each row
     def cell(**kw):
         c = {**CELL_DEFAULTS, 'schedule': 'staircase', 'lr': SCHEDULE_LR['staircase'], 'task': 'mosaic_where', 'map': 16, **kw}
         return df[(df[CELL] == pd.Series(c)[CELL]).all(axis=1)]
     def by_head(cols:dict, best=()) -> pd.DataFrame:
         heads = [h for h in HEADS.split(',') if any(h in cell_heads(d) for d in cols.values())]
-        return pd.DataFrame([{'head': h, **{k: _runs(d[[label(*r) == h for r in zip(d['head'], d.init)]], best=k not in best)
-                                             for k, d in cols.items()}} for h in heads])
+        return pd.DataFrame([{'head': h, **{k: _runs(of_head(d, h), best=k not in best) for k, d in cols.items()}} for h in heads])
     staircase = {'fashion_mnist 8×8': cell(task='fashion_mnist', map=8), 'mosaic_where 16×16': cell()}
     paper = " (the paper's)"
     rates = {f"staircase at lr {lr:g}{paper if lr == SCHEDULE_LR['staircase'] else ''}": cell(lr=lr)
@@ -355,8 +355,8 @@ def readme_tables(df:pd.DataFrame) -> dict:
     pt = next(iter(PRETRAIN))
     transfer = {"the paper's staircase (every layer at 0.045)": cell(pretrained=pt),
                 "fastai's `fine_tune`": cell(pretrained=pt, schedule='fine_tune', lr=SCHEDULE_LR['fine_tune'])}
-    lr_rows = [{'cell': k, **{h: _runs(d[[label(*r) == h for r in zip(d['head'], d.init)]])
-                               for h in ('gap:default', 'wise:default', 'wise:paper')}} for k, d in rates.items()]
+    lr_rows = [{'cell': k, **{h: _runs(of_head(d, h)) for h in ('gap:default', 'wise:default', 'wise:paper')}}
+               for k, d in rates.items()]
     from wisefast.experiments import results_markdown
     return {k: results_markdown(t) for k, t in dict(
         one_cycle=summary(df[df.schedule == 'one_cycle']), staircase=by_head(staircase, best=('fashion_mnist 8×8',)),
