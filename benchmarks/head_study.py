@@ -67,7 +67,7 @@ def parse_args(argv=None):
     p.add_argument('--runs', default='runs/head_study', help="run folders (models, histories): not committed")
     p.add_argument('--out', default=str(RESULTS), help="folder of the summary files")
     p.add_argument('--report', action='store_true', help="only rewrite the summary from the CSVs")
-    p.add_argument('--readme', help="with --report: also rewrite the study's tables in this file (the README), each after "
+    p.add_argument('--readme', help="also rewrite the study's tables in this file (the README) with the summary, each after "
                                     "its line '<!-- head_study.py --readme: NAME -->'")
     return p.parse_args(argv)
 
@@ -347,11 +347,12 @@ def readme_tables(df:pd.DataFrame) -> dict:
         heads = [h for h in HEADS.split(',') if any(h in cell_heads(d) for d in cols.values())]
         return pd.DataFrame([{'head': h, **{k: _runs(of_head(d, h), best=k not in best) for k, d in cols.items()}} for h in heads])
     staircase = {'fashion_mnist 8×8': cell(task='fashion_mnist', map=8), 'mosaic_where 16×16': cell()}
-    paper = " (the paper's)"
+    scratch = df[(df.task == 'mosaic_where') & (df['map'] == 16) & (df.schedule == 'staircase') & (df.pretrained == 'none')]
+    paper, bn = " (the paper's)", CELL_DEFAULTS['bn_momentum']
     rates = {f"staircase at lr {lr:g}{paper if lr == SCHEDULE_LR['staircase'] else ''}": cell(lr=lr)
-             for lr in sorted(df[(df.schedule == 'staircase') & (df.pretrained == 'none') & (df.task == 'mosaic_where')].lr.unique())}
+             for lr in sorted(scratch[scratch.bn_momentum == bn].lr.unique())}
     rates |= {f"staircase, BatchNorm momentum {m:g} (Keras' default {1 - m:g})": cell(bn_momentum=m)
-              for m in sorted(set(df.bn_momentum) - {CELL_DEFAULTS['bn_momentum']})}
+              for m in sorted(set(scratch.bn_momentum) - {bn})}
     pt = next(iter(PRETRAIN))
     transfer = {"the paper's staircase (every layer at 0.045)": cell(pretrained=pt),
                 "fastai's `fine_tune`": cell(pretrained=pt, schedule='fine_tune', lr=SCHEDULE_LR['fine_tune'])}
