@@ -196,7 +196,7 @@ def seed_heads(a, done:pd.DataFrame, c:dict, seed:int) -> tuple:
     """(heads of `a.heads` with no row yet for cell `c` and `seed`, the heads to give `wisefast compare`): those and
     the ones with rows, which `compare` skips (their folders hold a result) and keeps in the run's table and curves"""
     from wisefast.experiments import check_heads
-    d = done[(done[CELL] == pd.Series(c)).all(axis=1) & (done.seed == seed)]
+    d = in_cell(done, c); d = d[d.seed == seed]
     have = list(zip(d['head'], d['init']))
     todo = [h for h in check_heads(a.heads) if parse_head(h) not in have]
     return todo, ([*(label(*k) for k in have), *todo] if todo else [])
@@ -249,7 +249,13 @@ def _mean_sd(x, scale:float=100, sign:bool=False, digits:int=2) -> str:
     m = f"{x.mean():{'+' if sign else ''}.{digits}f}"
     return f"{m} ± {x.std(ddof=1):.{digits}f}" if len(x) > 1 else m
 
-def label(head, init) -> str: return f"{head}:{init}"
+def label(head, init) -> str:
+    "A head's `wisefast compare` name, `head:init` (of strings, or of a study's columns row by row)"
+    return head + ':' + init
+
+def in_cell(df:pd.DataFrame, c:dict) -> pd.DataFrame:
+    "The rows of `df` in cell `c` (its `CELL` settings)"
+    return df[(df[CELL] == pd.Series(c)[CELL]).all(axis=1)]
 
 def vs_gap(d:pd.DataFrame, col:str='final_top1'):
     "`(head, init, its rows, its `col` minus GAP's in points, per seed both ran)` for each head of one cell `d`"
@@ -309,7 +315,7 @@ def lr_sweeps(df:pd.DataFrame) -> list:
 
 def cell_heads(d:pd.DataFrame) -> list:
     "The `wisefast compare` names of the heads in the rows `d`, in order"
-    return list(dict.fromkeys(label(h, i) for h, i in zip(d['head'], d.init)))
+    return list(dict.fromkeys(label(d['head'], d.init)))
 
 def cell_args(a, c:dict, d:pd.DataFrame) -> argparse.Namespace:
     "`a` with the settings cell `c` (rows `d`) was run with, for its command"
@@ -339,10 +345,10 @@ def _runs(g:pd.DataFrame, best:bool=True) -> str:
 def readme_tables(df:pd.DataFrame) -> dict:
     """The README's tables of the study, from its rows: `one_cycle` (`summary` of fastai's schedule), `staircase` (the
     paper's, both tasks), `learning_rates` (GAP and Wise-SrNet in the 16×16 staircase cells) and `transfer`"""
-    of_head = lambda d, h: d[d['head'] + ':' + d.init == h]           # `label` of each row
+    of_head = lambda d, h: d[label(d['head'], d.init) == h]
     def cell(**kw):
         c = {**CELL_DEFAULTS, 'schedule': 'staircase', 'lr': SCHEDULE_LR['staircase'], 'task': 'mosaic_where', 'map': 16, **kw}
-        return df[(df[CELL] == pd.Series(c)[CELL]).all(axis=1)]
+        return in_cell(df, c)
     def by_head(cols:dict, best=()) -> pd.DataFrame:
         heads = [h for h in HEADS.split(',') if any(h in cell_heads(d) for d in cols.values())]
         return pd.DataFrame([{'head': h, **{k: _runs(of_head(d, h), best=k not in best) for k, d in cols.items()}} for h in heads])
