@@ -3,6 +3,7 @@
     python benchmarks/fastai_workflows.py                      # both parts, results in benchmarks/results/
     python benchmarks/fastai_workflows.py --part workflows --seeds 3 --short 2 --long 10
     python benchmarks/fastai_workflows.py --part throughput --repeats 3
+    python benchmarks/fastai_workflows.py --part precision --repeats 5 --seeds 3   # `to_bf16()` on a CPU
     python benchmarks/fastai_workflows.py --smoke              # a minute: every code path, tiny budgets, no results
     python benchmarks/fastai_workflows.py --part workflows --report   # the Markdown again from the CSV
 
@@ -25,6 +26,12 @@ step on an in-memory batch: forward, loss, backward and the learner's own optimi
 memory format; for reference also with PyTorch's foreach AdamW, and without a step; interleaved, `--repeats` times.
 Each learner's epoch is split into the wait for the first batch, the time between steps, the steps and the end.
 `--profile` prints where one wise_learner epoch spends this process's time (cProfile).
+
+**Precision.** `learn.to_bf16()` on a CPU with bfloat16 instructions (AVX512-BF16 or AMX), where `wise_learner`
+autocasts and fastai's `MixedPrecision` does nothing: the throughput setting's epoch for `wise_learner` in fp32 and
+bfloat16 and `vision_learner` in fp32 and with `to_bf16()`, interleaved `--repeats` times; then the accuracy cost:
+`wise_learner` (its defaults) trained with `fit_one_cycle(--long)` from scratch on `--n-train` Fashion-MNIST images
+per class in fp32 and in bfloat16, same seed, same batches, scored on the test split, `--seeds` seeds.
 """
 import argparse, contextlib, io, json, os, platform, random, shlex, statistics, sys, tempfile, time, warnings
 from pathlib import Path
@@ -302,20 +309,23 @@ def step_rate(learn, x, y, n:int, opt='learner') -> float:
         (opt or model).zero_grad()
     return n * len(x) / (time.perf_counter() - t)
 
-def throughput(a):
+def throughput_learners(d, a):
+    "`(wise_learner, vision_learner)` on the PNG folder `d`, as the throughput part builds them"
     from fastai.vision.all import ImageDataLoaders, Resize, vision_learner
     from wisefast.data import wise_dls
     from wisefast.learner import wise_learner
+    with quiet():
+        wdls = wise_dls(d, size=a.size, bs=64, augment=False, valid_pct=0.05, seed=0, num_workers=a.workers)
+        fdls = ImageDataLoaders.from_folder(d, valid_pct=0.05, seed=0, item_tfms=Resize(a.size, method='squish'), bs=64,
+                                            num_workers=a.workers)
+        return wise_learner(wdls, a.arch, pretrained=False), vision_learner(fdls, a.arch, pretrained=False)
+
+def throughput(a):
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as d:
         n_images = png_folder(d, a.n_images)
-        with quiet():
-            wdls = wise_dls(d, size=a.size, bs=64, augment=False, valid_pct=0.05, seed=0, num_workers=a.workers)
-            fdls = ImageDataLoaders.from_folder(d, valid_pct=0.05, seed=0, item_tfms=Resize(a.size, method='squish'), bs=64,
-                                                num_workers=a.workers)
-            wl = wise_learner(wdls, a.arch, pretrained=False)
-            vl = vision_learner(fdls, a.arch, pretrained=False)
-        n = len(wdls.train)
+        wl, vl = throughput_learners(d, a)
+        wdls, n = wl.dls, len(wl.dls.train)
         y = torch.randint(0, 10, (64,))
         x = {f: torch.rand(64, 3, a.size, a.size).contiguous(memory_format=m)
              for f, m in (('channels-last', torch.channels_last), ('contiguous', torch.contiguous_format))}
@@ -384,6 +394,76 @@ def throughput_markdown(res, info, a) -> str:
         part_row('one step (median)', 'step', ms=True),
         f"| the model's own step, for comparison | {own_ms:.0f} ms | |", ""])
 
+# ------------------------------------------------------------------------------------------------------------ precision
+def precision(a):
+    "Images/s of both learners in fp32 and with `to_bf16()`, interleaved; then fp32 against bfloat16 accuracy, paired"
+    from fastai.metrics import accuracy
+    from wisefast.learner import wise_learner, cpu_bf16
+    if not cpu_bf16(): raise SystemExit("This CPU has no bfloat16 instructions (AVX512-BF16 or AMX): to_bf16() trains in fp32 here.")
+    torch.set_num_threads(1)
+    learners = {}
+    with tempfile.TemporaryDirectory() as d:
+        n_images = png_folder(d, a.n_images)
+        for prec in ('fp32', 'bf16'):
+            wl, vl = throughput_learners(d, a)
+            if prec == 'bf16': wl.to_bf16(); vl.to_bf16()
+            learners[f'{WISE}, {prec}'], learners[f'{FASTAI}, {prec}'] = wl, vl
+        for l in learners.values(): fit_rate(l)                       # warm-up: workers, allocator, caches
+        speed = {k: [] for k in learners}
+        for r in range(a.repeats):
+            for k, l in learners.items(): speed[k].append(fit_rate(l)[0])
+            print(f"repeat {r + 1}: " + ', '.join(f"{k} {v[-1]:.0f}" for k, v in speed.items()) + " images/s", flush=True)
+    xs, ys, names, test, where = fashion_mnist(a.n_test)
+    rows = []
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
+        tr = split_indices(ys, a.n_train, 0, seed)[0]
+        dls = make_dls(list(zip(xs[tr], names[ys[tr]])), test[:a.n_valid], size=a.size)
+        for prec in ('fp32', 'bf16'):
+            reseed(dls, seed)
+            t = time.perf_counter()
+            with quiet():
+                learn = wise_learner(dls, a.arch, pretrained=False, metrics=accuracy)
+                if prec == 'bf16': learn.to_bf16()
+                learn.fit_one_cycle(a.long)
+                acc = float(learn.validate(dl=learn.dls.test_dl(test, with_labels=True))[1])
+            rows.append(dict(seed=seed, precision=prec, accuracy=acc, seconds=time.perf_counter() - t))
+            print(f"seed {seed} {prec}: {acc:.4f}, {rows[-1]['seconds']:.0f} s", flush=True)
+    return speed, pd.DataFrame(rows), dict(n_images=n_images, where=where, n_test=len(test), load=os.getloadavg()[0])
+
+def precision_markdown(speed, df, info, a) -> str:
+    ratio = lambda k, base: [x / b for x, b in zip(speed[k], speed[base])]
+    cell = lambda rs: f"{statistics.median(rs):.2f}× (repeats {min(rs):.2f}–{max(rs):.2f})"
+    rows = '\n'.join(f"| {k} | {statistics.median(v):.0f} | {', '.join(f'{x:.0f}' for x in v)} |" for k, v in speed.items())
+    acc = df.pivot(index='seed', columns='precision', values='accuracy')
+    d, secs = 100 * (acc.bf16 - acc.fp32), df.groupby('precision').seconds.median()
+    se = f" ± {np.std(d, ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else ""
+    cmd = ' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])])
+    return '\n'.join([
+        "# Mixed precision on a CPU: `to_bf16()`", "",
+        f"Command: `{cmd}`. Machine: {platform.machine()}, {os.cpu_count()} CPUs with bfloat16 instructions, shared with "
+        f"other jobs (load average {info['load']:.1f} at the end{'; ' + a.note if a.note else ''}); torch "
+        f"{torch.__version__}, one torch thread. fastai's `MixedPrecision` autocasts on CUDA only, so `vision_learner`'s "
+        f"`to_bf16()` trains in fp32 on a CPU (with torch's warning that it disabled autocast); `wise_learner`'s autocasts "
+        f"on the CPU. Weights, optimiser state and the loss stay fp32; convolutions and matrix products run in bfloat16.", "",
+        "## Speed", "",
+        f"One training epoch of `learn.fit(1, 1e-4)` (fastai's Adam), {info['n_images']} Fashion-MNIST PNGs in class "
+        f"folders, {a.arch} at {a.size} px, batches of 64, data loading included; each row measured in turn, "
+        f"{a.repeats} times.", "",
+        "| learner | images/s (median) | each repeat |", "|---|---:|---|", rows, "",
+        f"**wise_learner with `to_bf16()` / in fp32: {cell(ratio(f'{WISE}, bf16', f'{WISE}, fp32'))}; against "
+        f"vision_learner with `to_bf16()`: {cell(ratio(f'{WISE}, bf16', f'{FASTAI}, bf16'))}**; vision_learner's "
+        f"`to_bf16()` / its fp32: {cell(ratio(f'{FASTAI}, bf16', f'{FASTAI}, fp32'))}. Ratios are medians of the ratios "
+        f"within each repeat.", "",
+        "## Accuracy", "",
+        f"`wise_learner(dls, '{a.arch}', pretrained=False)` (its defaults: the Wise-SrNet head), "
+        f"`fit_one_cycle({a.long})` from scratch on {a.n_train} Fashion-MNIST images per class ({info['where']}) at "
+        f"{a.size} px, no augmentation, in fp32 and with `to_bf16()`: same seed, same batches; test top-1 on "
+        f"{info['n_test']} test images.", "",
+        "| precision | test top-1 (mean ± sd, each seed) | seconds per run (median) |", "|---|---|---:|",
+        *[f"| {p} | {mean_sd(acc[p])} | {secs[p]:.0f} |" for p in ('fp32', 'bf16')], "",
+        f"**bfloat16 − fp32, paired: {d.mean():+.2f}{se} points** ({', '.join(f'{v:+.2f}' for v in d)}; "
+        f"{len(d)} seed(s)).", ""])
+
 # ----------------------------------------------------------------------------------------------------------------- main
 def _write(path, text):
     from wisefast.files import write_atomic
@@ -392,7 +472,7 @@ def _write(path, text):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--part', choices=('workflows', 'throughput', 'both'), default='both')
+    p.add_argument('--part', choices=('workflows', 'throughput', 'both', 'precision'), default='both')
     p.add_argument('--seeds', type=int, default=3)
     p.add_argument('--first-seed', type=int, default=0, help="seeds FIRST_SEED, FIRST_SEED + 1, ... (to add seeds to a run)")
     p.add_argument('--heads', help="labels of the heads to train, separated by ';' (labels contain commas; default: all)")
@@ -448,5 +528,12 @@ def main(argv=None):
         a.arch = arch
         print(md)
         if not a.smoke: _write(out/'fastai_throughput.md', md)
+    from wisefast.learner import cpu_bf16
+    if a.part == 'precision' or (a.smoke and cpu_bf16()):   # a smoke run skips it on a CPU without bfloat16
+        arch, a.arch = a.arch, a.tp_arch
+        md = precision_markdown(*precision(a), a)
+        a.arch = arch
+        print(md)
+        if not a.smoke: _write(out/'fastai_precision.md', md)
 
 if __name__ == '__main__': main()

@@ -79,6 +79,26 @@ def test_bs_larger_than_data_and_fp16_off(tmp_path, capsys):
     assert pd.read_csv(tmp_path/'history.csv').train_loss.notna().all()
     assert (tmp_path/'export.pkl').exists()
 
+def test_bf16(tmp_path, capsys, monkeypatch):
+    """--bf16 autocasts on a CPU with bfloat16 instructions; on one without, it says it trains in fp32; with --fp16 it
+    is a one-line error before anything is written"""
+    import torch, wisefast.learner
+    if torch.cuda.is_available(): pytest.skip("for machines without CUDA")
+    assert main(['train', *_tiny_argv(tmp_path/'both'), '--fp16', '--bf16']) == 2
+    assert 'choose one' in capsys.readouterr().err and not (tmp_path/'both').exists()
+    calls, cpu_autocast = [], wisefast.learner._cpu_bf16_before_fit
+    monkeypatch.setattr(wisefast.learner, '_cpu_bf16_before_fit', lambda mp: (calls.append(mp), cpu_autocast(mp)))
+    if wisefast.learner.cpu_bf16():
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter('always')
+            train(_tiny(tmp_path/'bf16', '--epochs', '1', '--bf16'))
+        assert not [o for o in w if 'fp32' in str(o.message) or 'autocast' in str(o.message)]
+        assert calls and pd.read_csv(tmp_path/'bf16'/'history.csv').train_loss.notna().all()
+    monkeypatch.setattr(wisefast.learner, 'cpu_bf16', lambda: False); calls.clear()
+    with pytest.warns(UserWarning, match='--bf16 needs a CUDA GPU with bfloat16 or a CPU with bfloat16 instructions'):
+        train(_tiny(tmp_path/'fp32', '--epochs', '1', '--bf16'))
+    assert not calls and (tmp_path/'fp32'/'export.pkl').exists()
+
 def test_diverged_run_fails(tmp_path, capsys):
     "A learning rate that makes the loss NaN: exit code 1, a line saying so, no export."
     assert main(['train', *_tiny_argv(tmp_path), '--epochs', '1', '--lr', '1e30']) == 1

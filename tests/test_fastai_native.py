@@ -91,6 +91,35 @@ def test_channels_last_and_fp16_opt_in(folder):
     assert any('trains in fp32' in str(o.message) for o in w)
     assert learn.model[0].model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
 
+def test_to_bf16_autocasts_on_a_cpu_with_bfloat16(folder, tmp_path):
+    """`to_bf16()` on a CPU with bfloat16 instructions trains in bfloat16 (fastai's `MixedPrecision` autocasts on CUDA
+    only), silently; weights stay fp32, predictions come back fp32 and close to fp32's; `to_fp32()` turns it off"""
+    from wisefast.learner import cpu_bf16
+    if torch.cuda.is_available() or not cpu_bf16(): pytest.skip("needs a CPU with bfloat16 instructions and no CUDA")
+    from fastai.learner import load_learner
+    set_seed(0)
+    learn = wise_learner(_dls(folder, 64), 'resnet10t', pretrained=False, metrics=accuracy)
+    dtypes = []
+    learn.model[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    learn.to_bf16()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 3e-3)
+    assert not [str(o.message) for o in w if 'autocast' in str(o.message) or 'precision' in str(o.message)]
+    assert set(dtypes) == {torch.bfloat16} and all(p.dtype == torch.float32 for p in learn.model.parameters())
+    losses = [float(l) for l in learn.recorder.losses]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])               # it learns
+    dtypes.clear()
+    bf, targ = learn.get_preds()
+    assert set(dtypes) == {torch.bfloat16} and bf.dtype == torch.float32
+    learn.export(tmp_path/'export.pkl')                               # exported with `to_bf16()` on: loads, predicts
+    loaded = load_learner(tmp_path/'export.pkl')
+    assert loaded.predict(next((folder/'3').iterdir()))[0] in learn.dls.vocab
+    learn.to_fp32(); dtypes.clear()
+    fp, _ = learn.get_preds()
+    assert set(dtypes) == {torch.float32}
+    assert (bf - fp).abs().max() < 0.05 and (bf.argmax(1) == fp.argmax(1)).float().mean() >= 0.95
+
 def test_every_vision_learner_argument():
     "wise_learner takes every argument of vision_learner, under the same name"
     import inspect

@@ -323,14 +323,17 @@ def test_gradcam_and_predict_one_rule_for_unreadable_images(run, folder, tmp_pat
     out = _one_line(capsys, '2 file(s) are not readable images, left out', 'broken.png', 'empty.png')
     assert 'on 1 image(s)' in out and (tmp_path/'cam.png').stat().st_size > 0
 
-def test_to_bf16_on_cpu_names_it(folder):
-    "Today `learn.to_bf16()` on CPU warns about `to_fp16()`"
+def test_to_bf16_on_cpu_names_it(folder, monkeypatch):
+    "Today `learn.to_bf16()` on CPU warns about `to_fp16()`; on a CPU without bfloat16 instructions it names to_bf16 and why"
     if torch.cuda.is_available(): pytest.skip("the message is for machines without CUDA")
+    import wisefast.learner
     from wisefast.learner import wise_learner
+    monkeypatch.setattr(wisefast.learner, 'cpu_bf16', lambda: False)   # a CPU with them autocasts (test_fastai_native)
     learn = wise_learner(_dls(folder), 'test_resnet', pretrained=False, head='gap').to_bf16()
     with pytest.warns(UserWarning) as ws, learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
-    ours = [str(w.message) for w in ws if 'mixed precision' in str(w.message)]
-    assert len(ours) == 1 and 'Remove to_bf16()' in ours[0] and 'to_fp16' not in ours[0], ours
+    ours = [str(w.message) for w in ws if 'fp32' in str(w.message)]
+    assert len(ours) == 1 and 'Remove to_bf16()' in ours[0] and 'no bfloat16 instructions' in ours[0], ours
+    assert 'to_fp16' not in ours[0]
 
 def test_zip_entry_with_control_characters_refused(tmp_path):
     "Today a zip member named `a\\x00b.txt` is extracted as `a` (zipfile cuts the name at the NUL)"

@@ -122,7 +122,9 @@ def train_parser() -> argparse.ArgumentParser:
     a('--out', help="output folder (default: runs/DATA-ARCH-HEAD, DATA the dataset used, or a folder's name and a hash of its path)")
     a('--resume', action='store_true', help="continue the run in OUT from OUT/models/last.pth if it exists")
     a('--overwrite', action='store_true', help="replace the run already in OUT (without it, or --resume, OUT must hold no run)")
-    a('--fp16', action=argparse.BooleanOptionalAction, help="mixed precision on a CUDA GPU (default: off)")
+    a('--fp16', action=argparse.BooleanOptionalAction, help="float16 mixed precision on a CUDA GPU (default: off)")
+    a('--bf16', action=argparse.BooleanOptionalAction, help="bfloat16 mixed precision on a CUDA GPU that has it or a "
+      "CPU with bfloat16 instructions (AVX512-BF16 or AMX), where it trains faster (default: off)")
     a('--recalibration', choices=RECALIBRATION_KINDS, help="gates inside the backbone's residual/dense blocks: "
       "ms_sar (MS-SAR, inspired by its abstract) or se (timm's SE); ResNet and DenseNet families")
     a('--push-to-hub', metavar='ORG/NAME', help="at the end, upload the model (safetensors, config.json, model card) "
@@ -238,6 +240,7 @@ def train(cfg:dict):
     from wisefast.data import wise_test_dl
     from wisefast.callbacks import TRAINING_CBS, ReestimateBN, plot_history
     from wisefast.files import run_lock
+    from wisefast.learner import cpu_bf16
     from wisefast.export import export_run
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
     source, name = _source(cfg['data'], cfg.get('path'))
@@ -247,8 +250,13 @@ def train(cfg:dict):
     if cfg.get('push_to_hub'):                               # a bad id or no credentials: now, not after hours of training
         from wisefast.hub import check_push
         check_push(cfg['push_to_hub'])
-    fp16 = cfg.get('fp16')
+    fp16, bf16 = cfg.get('fp16'), cfg.get('bf16')
+    if fp16 and bf16: raise CLIError("--fp16 and --bf16 are two kinds of mixed precision: choose one")
     if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a CUDA GPU: training in fp32"); fp16 = False
+    if bf16 and not (torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_bf16()):
+        warnings.warn("--bf16 needs a CUDA GPU with bfloat16 or a CPU with bfloat16 instructions (AVX512-BF16 or AMX): "
+                      "training in fp32"); bf16 = False
+    mixed_precision = [MixedPrecision()] if fp16 else [MixedPrecision('bf16')] if bf16 else []
     dls = load_data(source, cfg['size'], cfg['bs'], cfg)
     epochs = cfg.get('epochs') or paper_epochs(cfg['recipe'], cfg['data'])
     with _disk_space(), run_lock(out):                        # one run per folder: a second one stops at once
@@ -259,7 +267,7 @@ def train(cfg:dict):
                             pretrained=cfg['pretrained'], pool=cfg.get('pool'), lr=cfg['lr'], factor=cfg['factor'],
                             every=cfg['every'], keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'],
                             seed=cfg['seed'], init=cfg.get('init', 'paper'), recalibration=cfg.get('recalibration'),
-                            cbs=[TerminateOnNaNCallback(), *([MixedPrecision()] if fp16 else []),
+                            cbs=[TerminateOnNaNCallback(), *mixed_precision,
                                  *([ReestimateBN()] if cfg.get('reestimate_bn') else [])])
         except KeyboardInterrupt:
             raise CLIError(f"interrupted: the same command with --resume continues from the last finished epoch "

@@ -7,13 +7,16 @@ Docs: https://wisefast.github.io/wisefast/learner.html.md"""
 # %% ../nbs/03a_learner.ipynb #a4385d82
 from __future__ import annotations
 import warnings
+from functools import partial
 from pathlib import Path
-import numpy as np
+import numpy as np, torch
 from torch import nn
+from torch.amp import GradScaler
 from fastai.basics import Learner, Callback, defaults, Adam, get_c
 from fastai.metrics import top_k_accuracy
 from fastai.vision.learner import default_split
 import fastai.callback.schedule, fastai.callback.fp16, fastai.callback.channelslast   # `fit_one_cycle`, `lr_find`, `to_fp16`, `to_channelslast` on `Learner`, as after `vision_learner`
+from fastai.callback.fp16 import AMPMode, MixedPrecision
 from .heads import NonNegCallback
 from .preprocess import Preprocess, norm_stats
 from .models import WiseModel, create_wise_model, _timm_model
@@ -22,7 +25,7 @@ from .recalibration import recalibration_params
 
 # %% auto #0
 __all__ = ['CONTIGUOUS_FAMILIES', 'top5_accuracy', 'recalibrated_split', 'ResizeHead', 'ContiguousBatches', 'memory_format_cbs',
-           'CheckPrecision', 'wise_learner']
+           'cpu_bf16', 'CheckPrecision', 'wise_learner']
 
 # %% ../nbs/03a_learner.ipynb #f4c9b063
 def top5_accuracy(inp, targ, axis:int=-1):
@@ -100,13 +103,33 @@ def memory_format_cbs(model:nn.Module) -> list:
     body = model[0] if isinstance(model, WiseModel) else model
     return [ContiguousBatches()] if type(_timm_model(body)).__name__ in CONTIGUOUS_FAMILIES else []
 
+def cpu_bf16() -> bool:
+    "Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX), which make bfloat16 autocast faster than fp32"
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+def _cpu_bf16_before_fit(mp:MixedPrecision):
+    "`MixedPrecision.before_fit` for bfloat16 on a CPU: autocast there, no gradient scaling (bfloat16 has fp32's range)"
+    mp.autocast, mp.learn.scaler, mp.scales = torch.autocast('cpu', dtype=torch.bfloat16), GradScaler('cpu', enabled=False), []
+
 class CheckPrecision(Callback):
-    "Say so when mixed precision was asked for (`to_fp16`) on a device where fastai's `MixedPrecision` does nothing."
+    """`to_bf16()` autocasts on a CPU with bfloat16 instructions, where fastai's `MixedPrecision` autocasts on CUDA only;
+    where mixed precision still does nothing (`to_fp16()` off CUDA, a CPU without them), the first `fit` says so."""
+    order = MixedPrecision.order - 1   # before `MixedPrecision.before_fit`, which it replaces for bfloat16 on a CPU
     def before_fit(self):
-        if hasattr(self.learn, 'mixed_precision') and next(self.model.parameters()).device.type != 'cuda':
-            call = 'to_bf16()' if 'bf16' in str(getattr(self.learn.mixed_precision, 'amp_mode', '')).lower() else 'to_fp16()'
-            warnings.warn(f"{call}: fastai's mixed precision autocasts on CUDA only, so on this "
-                          f"{next(self.model.parameters()).device.type.upper()} it trains in fp32. Remove {call} here.")
+        mp, device = getattr(self.learn, 'mixed_precision', None), next(self.model.parameters()).device.type
+        if mp is None: return
+        mp.__dict__.pop('before_fit', None)    # fastai's own, unless this fit is on a CPU with bfloat16 instructions
+        if device == 'cuda': return
+        bf16 = mp.amp_mode == AMPMode.BF16
+        if bf16 and device == 'cpu' and cpu_bf16():
+            mp.before_fit = partial(_cpu_bf16_before_fit, mp)
+            return
+        call = 'to_bf16()' if bf16 else 'to_fp16()'
+        why = ("fastai's mixed precision autocasts on CUDA only" if not bf16 else
+               "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)" if device == 'cpu' else
+               "bfloat16 autocast here needs CUDA or a CPU with bfloat16 instructions")
+        alt = ", or use to_bf16(): this CPU has bfloat16 instructions" if not bf16 and device == 'cpu' and cpu_bf16() else ""
+        warnings.warn(f"{call}: {why}, so on this {device.upper()} it trains in fp32. Remove {call} here{alt}.")
 
 # %% ../nbs/03a_learner.ipynb #f1c58498
 def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|None=None, pretrained:bool|str|Path=True,
