@@ -324,7 +324,8 @@ def test_gradcam_and_predict_one_rule_for_unreadable_images(run, folder, tmp_pat
     assert 'on 1 image(s)' in out and (tmp_path/'cam.png').stat().st_size > 0
 
 def test_to_bf16_on_cpu_names_it(folder, monkeypatch):
-    "Today `learn.to_bf16()` on CPU warns about `to_fp16()`; on a CPU without bfloat16 instructions it names to_bf16 and why"
+    """Today `learn.to_bf16()` on CPU warns about `to_fp16()`. (Now it autocasts where the CPU has bfloat16 instructions;
+    on one without them the warning names to_bf16() and why.)"""
     if torch.cuda.is_available(): pytest.skip("the message is for machines without CUDA")
     import wisefast.learner
     from wisefast.learner import wise_learner

@@ -104,7 +104,7 @@ def memory_format_cbs(model:nn.Module) -> list:
     return [ContiguousBatches()] if type(_timm_model(body)).__name__ in CONTIGUOUS_FAMILIES else []
 
 def cpu_bf16() -> bool:
-    "Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX), which make bfloat16 autocast faster than fp32"
+    "Whether this is an x86 CPU with bfloat16 instructions (AVX512-BF16 or AMX), where bfloat16 autocast beats fp32"
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 def _cpu_bf16_before_fit(mp:MixedPrecision):
@@ -113,23 +113,29 @@ def _cpu_bf16_before_fit(mp:MixedPrecision):
 
 class CheckPrecision(Callback):
     """`to_bf16()` autocasts on a CPU with bfloat16 instructions, where fastai's `MixedPrecision` autocasts on CUDA only;
-    where mixed precision still does nothing (`to_fp16()` off CUDA, a CPU without them), the first `fit` says so."""
+    where mixed precision still does nothing (`to_fp16()` off CUDA, a CPU without them), `fit` says so."""
     order = MixedPrecision.order - 1   # before `MixedPrecision.before_fit`, which it replaces for bfloat16 on a CPU
     def before_fit(self):
-        mp, device = getattr(self.learn, 'mixed_precision', None), next(self.model.parameters()).device.type
-        if mp is None: return
-        mp.__dict__.pop('before_fit', None)    # fastai's own, unless this fit is on a CPU with bfloat16 instructions
-        if device == 'cuda': return
-        bf16 = mp.amp_mode == AMPMode.BF16
+        mp, device = self._fastai_mp(), next(self.model.parameters()).device.type
+        if mp is None or device == 'cuda': return
+        bf16 = getattr(mp, 'amp_mode', None) == AMPMode.BF16
         if bf16 and device == 'cpu' and cpu_bf16():
-            mp.before_fit = partial(_cpu_bf16_before_fit, mp)
+            mp.before_fit = partial(_cpu_bf16_before_fit, mp)   # for this fit only: `after_fit` takes it back
             return
         call = 'to_bf16()' if bf16 else 'to_fp16()'
         why = ("fastai's mixed precision autocasts on CUDA only" if not bf16 else
-               "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)" if device == 'cpu' else
+               "this CPU has no bfloat16 instructions wisefast knows (x86 AVX512-BF16 or AMX)" if device == 'cpu' else
                "bfloat16 autocast here needs CUDA or a CPU with bfloat16 instructions")
         alt = ", or use to_bf16(): this CPU has bfloat16 instructions" if not bf16 and device == 'cpu' and cpu_bf16() else ""
         warnings.warn(f"{call}: {why}, so on this {device.upper()} it trains in fp32. Remove {call} here{alt}.")
+
+    def after_fit(self): self._fastai_mp()
+
+    def _fastai_mp(self):
+        "The learner's `MixedPrecision`, with fastai's own `before_fit` (a fit that stopped early may have left ours)"
+        mp = getattr(self.learn, 'mixed_precision', None)
+        if mp is not None: mp.__dict__.pop('before_fit', None)
+        return mp
 
 # %% ../nbs/03a_learner.ipynb #f1c58498
 def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|None=None, pretrained:bool|str|Path=True,
