@@ -195,7 +195,15 @@ def workflows(a):
                               f"{f'  lr {lr:.2e}' if lr else ''}  {rows[-1]['seconds']:.0f} s", flush=True)
                         if a.csv: _write(a.csv, pd.DataFrame(rows).to_csv(index=False))
     return pd.DataFrame(rows), dict(where=where, n_test=len(test), minutes=(time.perf_counter() - t_all) / 60,
-                                    command=' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])]))
+                                    command=this_command())
+
+def this_command() -> str:
+    "The command line that runs this process, to print beside its results"
+    return ' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])])
+
+def rate_rows(res) -> str:
+    "Markdown rows `| pipeline | median | each repeat |` of images/s `res`"
+    return '\n'.join(f"| {k} | {statistics.median(v):.0f} | {', '.join(f'{x:.0f}' for x in v)} |" for k, v in res.items())
 
 def mean_sd(x, digits:int=4) -> str:
     "`mean ± sd (each value)` of accuracies `x`"
@@ -354,7 +362,6 @@ def profile_epoch(learn, top:int=25):
     pstats.Stats(pr).sort_stats('tottime').print_stats(top)
 
 def throughput_markdown(res, info, a) -> str:
-    med = {k: statistics.median(v) for k, v in res.items()}
     own = [k for k in res if k.startswith(OWN)]
     limit = [max(vs) for vs in zip(*(res[k] for k in own))]           # the faster memory format, in each repeat
     ratio = lambda k, base: [w / b for w, b in zip(res[k], base)]      # within each repeat
@@ -362,12 +369,11 @@ def throughput_markdown(res, info, a) -> str:
           'opt': [o / w for o, w in zip(limit, res[f"{ADAMW}, channels-last"])]}
     m = {k: statistics.median(v) for k, v in rs.items()}
     rng = lambda k: f"repeats {min(rs[k]):.2f}–{max(rs[k]):.2f}"
-    rows = '\n'.join(f"| {k} | {med[k]:.0f} | {', '.join(f'{v:.0f}' for v in vs)} |" for k, vs in res.items())
     def part_row(name, key, ms=False):
         cells = [statistics.median([p[key] * (1000 if ms else 1) for p in info['parts'][k]]) for k in (WISE, FASTAI)]
         return f"| {name} | " + ' | '.join(f"{c:.0f} ms" if ms else f"{c:.2f} s" for c in cells) + " |"
     own_ms = statistics.median(64_000 / v for v in limit)
-    cmd = ' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])])
+    cmd = this_command()
     return '\n'.join([
         "# Training throughput: wise_learner against vision_learner and the model's own step", "",
         f"Command: `{cmd}`. Machine: {platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (load average "
@@ -379,7 +385,7 @@ def throughput_markdown(res, info, a) -> str:
         f"default; the model's own step is the same model, loss and optimiser (`learn.create_opt()`: fastai's Adam "
         f"over the learner's parameter groups, its weight decay) on one in-memory batch, as many steps as the epoch, "
         f"no callbacks. Each row measured in turn, {a.repeats} times.", "",
-        "| pipeline | images/s (median) | each repeat |", "|---|---:|---|", rows, "",
+        "| pipeline | images/s (median) | each repeat |", "|---|---:|---|", rate_rows(res), "",
         f"**wise_learner / vision_learner: {m['vl']:.2f}× ({rng('vl')}; goal ≥ 1.1: {'met' if m['vl'] >= 1.1 else 'not met'}); "
         f"wise_learner / the model's own step (its faster memory format): {m['own']:.2f} ({rng('own')}; goal ≥ 0.95: "
         f"{'met' if m['own'] >= 0.95 else 'not met'}).** Ratios are medians of the ratios measured within each repeat. "
@@ -433,11 +439,10 @@ def precision(a):
 def precision_markdown(speed, df, info, a) -> str:
     ratio = lambda k, base: [x / b for x, b in zip(speed[k], speed[base])]
     cell = lambda rs: f"{statistics.median(rs):.2f}× (repeats {min(rs):.2f}–{max(rs):.2f})"
-    rows = '\n'.join(f"| {k} | {statistics.median(v):.0f} | {', '.join(f'{x:.0f}' for x in v)} |" for k, v in speed.items())
     acc = df.pivot(index='seed', columns='precision', values='accuracy')
     d, secs = 100 * (acc.bf16 - acc.fp32), df.groupby('precision').seconds.median()
-    se = f" ± {np.std(d, ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else ""
-    cmd = ' '.join(['python benchmarks/fastai_workflows.py', *map(shlex.quote, sys.argv[1:])])
+    m, se = mean_se(d)
+    cmd = this_command()
     return '\n'.join([
         "# Mixed precision on a CPU: `to_bf16()`", "",
         f"Command: `{cmd}`. Machine: {platform.machine()}, {os.cpu_count()} CPUs with bfloat16 instructions, shared with "
@@ -449,7 +454,7 @@ def precision_markdown(speed, df, info, a) -> str:
         f"One training epoch of `learn.fit(1, 1e-4)` (fastai's Adam), {info['n_images']} Fashion-MNIST PNGs in class "
         f"folders, {a.arch} at {a.size} px, batches of 64, data loading included; each row measured in turn, "
         f"{a.repeats} times.", "",
-        "| learner | images/s (median) | each repeat |", "|---|---:|---|", rows, "",
+        "| learner | images/s (median) | each repeat |", "|---|---:|---|", rate_rows(speed), "",
         f"**wise_learner with `to_bf16()` / in fp32: {cell(ratio(f'{WISE}, bf16', f'{WISE}, fp32'))}; against "
         f"vision_learner with `to_bf16()`: {cell(ratio(f'{WISE}, bf16', f'{FASTAI}, bf16'))}**; vision_learner's "
         f"`to_bf16()` / its fp32: {cell(ratio(f'{FASTAI}, bf16', f'{FASTAI}, fp32'))}. Ratios are medians of the ratios "
@@ -461,7 +466,7 @@ def precision_markdown(speed, df, info, a) -> str:
         f"{info['n_test']} test images.", "",
         "| precision | test top-1 (mean ± sd, each seed) | seconds per run (median) |", "|---|---|---:|",
         *[f"| {p} | {mean_sd(acc[p])} | {secs[p]:.0f} |" for p in ('fp32', 'bf16')], "",
-        f"**bfloat16 − fp32, paired: {d.mean():+.2f}{se} points** ({', '.join(f'{v:+.2f}' for v in d)}; "
+        f"**bfloat16 − fp32, paired: {m:+.2f}{f' ± {se:.2f}' if len(d) > 1 else ''} points** ({', '.join(f'{v:+.2f}' for v in d)}; "
         f"{len(d)} seed(s)).", ""])
 
 # ----------------------------------------------------------------------------------------------------------------- main
@@ -529,7 +534,7 @@ def main(argv=None):
         print(md)
         if not a.smoke: _write(out/'fastai_throughput.md', md)
     from wisefast.learner import cpu_bf16
-    if a.part == 'precision' or (a.smoke and cpu_bf16()):   # a smoke run skips it on a CPU without bfloat16
+    if a.part == 'precision' or (a.smoke and a.part == 'both' and cpu_bf16()):   # --smoke: with the rest, where it can run
         arch, a.arch = a.arch, a.tp_arch
         md = precision_markdown(*precision(a), a)
         a.arch = arch
