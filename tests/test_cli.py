@@ -80,8 +80,8 @@ def test_bs_larger_than_data_and_fp16_off(tmp_path, capsys):
     assert (tmp_path/'export.pkl').exists()
 
 def test_bf16(tmp_path, capsys, monkeypatch):
-    """--bf16 autocasts on a CPU with bfloat16 instructions; on one without, it says it trains in fp32; with --fp16 it
-    is a one-line error before anything is written"""
+    """--bf16 (train, compare) autocasts on a CPU with bfloat16 instructions; on one without, it says it trains in fp32;
+    with --fp16 it is a one-line error before anything is written"""
     import torch, wisefast.learner
     if torch.cuda.is_available(): pytest.skip("for machines without CUDA")
     assert main(['train', *_tiny_argv(tmp_path/'both'), '--fp16', '--bf16']) == 2
@@ -96,6 +96,9 @@ def test_bf16(tmp_path, capsys, monkeypatch):
     assert calls and pd.read_csv(tmp_path/'bf16'/'history.csv').train_loss.notna().all()
     from fastai.learner import load_learner
     assert not hasattr(load_learner(tmp_path/'bf16'/'export.pkl'), 'mixed_precision')   # fastai's load_learner: fp32 on a CPU
+    calls.clear()                                     # compare: each head's learner with its own MixedPrecision
+    assert main(['compare', 'digits', '--heads', 'gap,wise', *_tiny_argv(tmp_path/'cmp')[2:], '--epochs', '1', '--bf16']) in (0, None)
+    assert len({id(mp) for mp in calls}) == 2 and all((tmp_path/'cmp'/h/'export.pkl').exists() for h in ('gap', 'wise'))
     monkeypatch.setattr(wisefast.learner, 'cpu_bf16', lambda: False); calls.clear()
     with pytest.warns(UserWarning, match='--bf16 needs a CUDA GPU with bfloat16 or a CPU with bfloat16 instructions'):
         train(_tiny(tmp_path/'fp32', '--epochs', '1', '--bf16'))

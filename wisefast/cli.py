@@ -14,9 +14,10 @@ from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, SCHEDULES, RECALIBRATION_KI
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'QUICK_JOB', 'RUN_FILES', 'COMMANDS', 'CLIError', 'ArgumentParser', 'int_at_least', 'positive_float',
-           'n_per_class', 'run_command', 'add_recipe_args', 'train_parser', 'train_config', 'load_data', 'train',
-           'train_main', 'recipe_main', 'predict_parser', 'image_files', 'predict_batches', 'predict', 'predict_main',
-           'compare_parser', 'compare_main', 'gradcam_parser', 'gradcam_main', 'demo_parser', 'demo_main', 'main']
+           'n_per_class', 'run_command', 'add_recipe_args', 'mixed_precision_cbs', 'train_parser', 'train_config',
+           'load_data', 'train', 'train_main', 'recipe_main', 'predict_parser', 'image_files', 'predict_batches',
+           'predict', 'predict_main', 'compare_parser', 'compare_main', 'gradcam_parser', 'gradcam_main', 'demo_parser',
+           'demo_main', 'main']
 
 # %% ../nbs/10_cli.ipynb #c1e0a001
 class CLIError(Exception):
@@ -97,8 +98,23 @@ def add_recipe_args(p:argparse.ArgumentParser, **defaults) -> argparse.ArgumentP
     a('--seed', type=int, default=42, help="random seed (default: 42)")
     a('--workers', type=int_at_least(0), help="DataLoader worker processes (default: fastai's)")
     a('--threads', type=int_at_least(1), help="torch CPU threads (1 is often faster on a busy machine)")
+    a('--fp16', action=argparse.BooleanOptionalAction, help="float16 mixed precision on a CUDA GPU (default: off)")
+    a('--bf16', action=argparse.BooleanOptionalAction, help="bfloat16 mixed precision on a CUDA GPU that has it or an "
+      "x86 CPU with bfloat16 instructions (AVX512-BF16 or AMX), where it trains faster (default: off)")
     p.set_defaults(**defaults)
     return p
+
+def mixed_precision_cbs(fp16:bool|None, bf16:bool|None) -> list:
+    "fastai's `MixedPrecision` for `--fp16` or `--bf16`, where it can run here; else a warning and no callback"
+    import torch
+    from fastai.callback.fp16 import MixedPrecision
+    from wisefast.learner import cpu_bf16
+    if fp16 and bf16: raise CLIError("--fp16 and --bf16 are two kinds of mixed precision: choose one")
+    if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a CUDA GPU: training in fp32"); fp16 = False
+    if bf16 and not (torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_bf16()):
+        warnings.warn("--bf16 needs a CUDA GPU with bfloat16 or a CPU with bfloat16 instructions (AVX512-BF16 or AMX): "
+                      "training in fp32"); bf16 = False
+    return [MixedPrecision()] if fp16 else [MixedPrecision('bf16')] if bf16 else []
 
 # %% ../nbs/10_cli.ipynb #eb7a6c81
 QUICK_JOB = dict(data='fashion_mnist', arch='resnet10t', head='wise', size=64, bs=32, epochs=4, n_per_class=(300, 100),
@@ -122,9 +138,6 @@ def train_parser() -> argparse.ArgumentParser:
     a('--out', help="output folder (default: runs/DATA-ARCH-HEAD, DATA the dataset used, or a folder's name and a hash of its path)")
     a('--resume', action='store_true', help="continue the run in OUT from OUT/models/last.pth if it exists")
     a('--overwrite', action='store_true', help="replace the run already in OUT (without it, or --resume, OUT must hold no run)")
-    a('--fp16', action=argparse.BooleanOptionalAction, help="float16 mixed precision on a CUDA GPU (default: off)")
-    a('--bf16', action=argparse.BooleanOptionalAction, help="bfloat16 mixed precision on a CUDA GPU that has it or a "
-      "CPU with bfloat16 instructions (AVX512-BF16 or AMX), where it trains faster (default: off)")
     a('--recalibration', choices=RECALIBRATION_KINDS, help="gates inside the backbone's residual/dense blocks: "
       "ms_sar (MS-SAR, inspired by its abstract) or se (timm's SE); ResNet and DenseNet families")
     a('--push-to-hub', metavar='ORG/NAME', help="at the end, upload the model (safetensors, config.json, model card) "
@@ -235,12 +248,10 @@ def train(cfg:dict):
     "Run `wisefast train` with the options `cfg` (see `train_config`); return the trained `Learner`"
     import numpy as np, pandas as pd, torch
     from fastai.callback.tracker import TerminateOnNaNCallback
-    from fastai.callback.fp16 import MixedPrecision
     from wisefast import recipes
     from wisefast.data import wise_test_dl
     from wisefast.callbacks import TRAINING_CBS, ReestimateBN, plot_history
     from wisefast.files import run_lock
-    from wisefast.learner import cpu_bf16
     from wisefast.export import export_run
     if cfg.get('threads'): torch.set_num_threads(cfg['threads'])
     source, name = _source(cfg['data'], cfg.get('path'))
@@ -250,13 +261,7 @@ def train(cfg:dict):
     if cfg.get('push_to_hub'):                               # a bad id or no credentials: now, not after hours of training
         from wisefast.hub import check_push
         check_push(cfg['push_to_hub'])
-    fp16, bf16 = cfg.get('fp16'), cfg.get('bf16')
-    if fp16 and bf16: raise CLIError("--fp16 and --bf16 are two kinds of mixed precision: choose one")
-    if fp16 and not torch.cuda.is_available(): warnings.warn("--fp16 needs a CUDA GPU: training in fp32"); fp16 = False
-    if bf16 and not (torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_bf16()):
-        warnings.warn("--bf16 needs a CUDA GPU with bfloat16 or a CPU with bfloat16 instructions (AVX512-BF16 or AMX): "
-                      "training in fp32"); bf16 = False
-    mixed_precision = [MixedPrecision()] if fp16 else [MixedPrecision('bf16')] if bf16 else []
+    mixed_precision = mixed_precision_cbs(cfg.get('fp16'), cfg.get('bf16'))
     dls = load_data(source, cfg['size'], cfg['bs'], cfg)
     epochs = cfg.get('epochs') or paper_epochs(cfg['recipe'], cfg['data'])
     with _disk_space(), run_lock(out):                        # one run per folder: a second one stops at once
@@ -449,6 +454,7 @@ def compare_main(argv=None) -> int:
     if a.threads: torch.set_num_threads(a.threads)
     source, _ = _source(a.data, a.path)
     model_kw = dict(output_stride=a.output_stride) if a.output_stride else {}
+    cbs = mixed_precision_cbs(a.fp16, a.bf16)
     from wisefast.files import run_lock
     _check_model(a.arch, a.size, heads, **model_kw)
     out = _check_out(Path(a.out).expanduser())
@@ -457,7 +463,7 @@ def compare_main(argv=None) -> int:
         df = compare_heads(dls, a.arch, heads=heads, epochs=a.epochs or paper_epochs(a.recipe, a.data), lr=a.lr,
                            seed=a.seed, out=out, pretrained=a.pretrained, factor=a.factor, every=a.every,
                            keras_exact=a.keras_exact, schedule=a.schedule, bn_momentum=a.bn_momentum,
-                           reestimate_bn=a.reestimate_bn, **model_kw)
+                           reestimate_bn=a.reestimate_bn, cbs=cbs, **model_kw)
     print(results_markdown(df))
     print(f"Outputs in {a.out}/: results.csv, results.md, curves.png, one folder per head with its export.pkl")
 

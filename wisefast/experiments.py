@@ -7,6 +7,7 @@ Docs: https://wisefast.github.io/wisefast/experiments.html.md"""
 # %% ../nbs/08_experiments.ipynb #37b7307b
 from __future__ import annotations
 import json
+from copy import copy
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
@@ -188,7 +189,8 @@ def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `
                   num_workers:int|None=None, # DataLoader workers (for `wise_dls`)
                   dls_kwargs:dict|None=None, # Extra `wise_dls` arguments, e.g. `n_per_class`, `test_as_valid`
                   title:str|None=None, # Title of the curves figure
-                  **kwargs # Passed to `train_variant` (`factor`, `every`, `keras_exact`, `schedule`, `cbs`, `wise_learner` args)
+                  cbs=None, # Extra callbacks: each head's learner gets its own copy
+                  **kwargs # Passed to `train_variant` (`factor`, `every`, `keras_exact`, `schedule`, `wise_learner` args)
                  ) -> pd.DataFrame:
     "Train every head in `heads` under identical conditions; write the table (CSV, Markdown) and curves to `out`."
     heads, out = check_heads(heads), Path(out)
@@ -197,7 +199,8 @@ def compare_heads(source_or_dls, # Dataset name or folder (for `wise_dls`), or `
     rows = []
     for h in heads:
         print(f"[compare] {h}: {arch}, {epochs} epochs -> {out/head_dir(h)}")
-        rows.append(train_variant(dls, arch, h, out/head_dir(h), epochs, lr=lr, seed=seed, pretrained=pretrained, **kwargs))
+        rows.append(train_variant(dls, arch, h, out/head_dir(h), epochs, lr=lr, seed=seed, pretrained=pretrained,
+                                  cbs=[copy(cb) for cb in L(cbs)], **kwargs))
     df = pd.DataFrame(rows)[list(TABLE_COLS)]
     write_atomic(out/'results.csv', df.to_csv(index=False))
     write_atomic(out/'results.md', results_markdown(df))
