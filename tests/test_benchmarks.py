@@ -75,6 +75,7 @@ def test_head_study_smoke(tmp_path):
     assert (df.n_test == df.task.map(dict(mosaic_where=80, fashion_mnist=20))).all()   # --n-test 2 per class
     assert 'wisefast compare mosaic_where --arch test_resnet --size 32' in md and "--n-per-class 3,2 --test-as-valid" in md
     assert "80 test images (2 of each class), 1 epoch: `python benchmarks/head_study.py --cells mosaic_where:4 --heads gap:default,wise:default,wise:paper --epochs 1 --n-test 2`" in md
+    assert "One seed's command (`--seed 1` for the others):" in md                 # the seeds the cell has
     assert (tmp_path/'head_study.png').stat().st_size > 10_000
     r = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=900)
     assert '[compare]' not in r.stdout and len(pd.read_csv(tmp_path/'head_study.csv')) == len(df)   # resumed: nothing trained again
@@ -136,6 +137,16 @@ def _head_study():
     try: import head_study
     finally: sys.path.remove(str(ROOT/'benchmarks'))
     return head_study
+
+def test_head_study_pretrain_note():
+    "Only the cell with a seed from the second pre-training says which backbone each seed started from"
+    import pandas as pd
+    hs = _head_study()
+    df = hs.read_rows(ROOT/'benchmarks/results/head_study.csv')
+    md = hs.markdown(df, pd.read_csv(ROOT/'benchmarks/results/head_study_cost.csv'), hs.parse_args([]), '')
+    noted = [s.splitlines()[0] for s in md.split('\n## ') if hs.PRETRAIN_RUNS['fashion_mnist:32'] in s]
+    assert noted == ['mosaic_where 16×16, pre-trained (fashion_mnist:32), staircase (128 px)']
+    assert "One seed's command (`--seed 1`, `--seed 2`, `--seed 3` for the others):" in md
 
 def test_head_study_mean_sd():
     "head_study's table cells: mean ± sd over seeds, the mean alone (no '± 0.00') for one seed; paired differences signed"
