@@ -43,11 +43,12 @@ HEADS = 'gap:default,gap_dp:default,fastai:default,wise:default,wise:paper,dw_no
 SCHEDULE_LR = dict(one_cycle=0.05, staircase=0.045, fine_tune=0.05)   # each schedule's default learning rate
 PRETRAIN = {'fashion_mnist:32': "all 60,000 Fashion-MNIST training images at 32 px (a 4×4 map), GAP head, "
                                 "`fit_one_cycle` at 0.05 for {epochs} epochs"}
-# which pre-training each seed's runs started from, where there were several (the file is not committed)
-PRETRAIN_RUNS = {'fashion_mnist:32': "Seeds 0-2 start from one pre-training (92.8% test top-1 at 32 px), seed 3 from a "
+# which pre-training each seed's runs started from, where there were several (the file is not committed): the first
+# seed of the second pre-training, and the note of the cells that have such seeds
+PRETRAIN_RUNS = {'fashion_mnist:32': (3, "Seeds 0-2 start from one pre-training (92.8% test top-1 at 32 px), seed 3 from a "
                                      "second one by the same command (93.0%): the first's file was lost with a machine, "
                                      "and running the command again did not give the same file bit for bit. "
-                                     "Every head of a seed starts from the same backbone, so paired differences stay paired."}
+                                     "Every head of a seed starts from the same backbone, so paired differences stay paired.")}
 CELL = ['task', 'map', 'schedule', 'lr', 'pretrained', 'bn_momentum']   # what makes a cell; the rows before it: one_cycle
 CELL_DEFAULTS = dict(schedule='one_cycle', lr=0.05, pretrained='none', bn_momentum=0.1)
 COLS = [*CELL, 'head', 'init', 'seed', 'epochs', 'final_top1', 'best_top1', 'seconds', 'sec_per_epoch',
@@ -409,7 +410,8 @@ def markdown(df:pd.DataFrame, cost:pd.DataFrame, a, info:str) -> str:
                          'step / GAP': f"{step / ms.get('gap:default', np.nan):.2f}×"})
         ca = cell_args(a, c, d)
         others = ', '.join(f'`--seed {s}`' for s in sorted(set(d.seed.astype(int)) - {0}))
-        note = f" {PRETRAIN_RUNS[c['pretrained']]}" if c['pretrained'] in PRETRAIN_RUNS and (d.seed > 2).any() else ''
+        second, why = PRETRAIN_RUNS.get(c['pretrained'], (None, ''))
+        note = f" {why}" if second is not None and (d.seed >= second).any() else ''
         cmd = ' '.join(shlex.quote(s) for s in ['wisefast', 'compare', *compare_argv(ca, c, 0, f'runs/{cell_name(c)}_s0')])
         out.append(f"## {cell_title(c)} ({MAPS[c['map']]} px)\n\n{TASKS[c['task']]}; {int(d.n_train.iloc[0])} training and "
                    f"{int(d.n_test.iloc[0])} test images ({f'{ca.n_test} of each class' if ca.n_test else 'the whole test split'}), "

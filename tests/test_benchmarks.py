@@ -144,7 +144,7 @@ def test_head_study_pretrain_note():
     hs = _head_study()
     df = hs.read_rows(ROOT/'benchmarks/results/head_study.csv')
     md = hs.markdown(df, pd.read_csv(ROOT/'benchmarks/results/head_study_cost.csv'), hs.parse_args([]), '')
-    noted = [s.splitlines()[0] for s in md.split('\n## ') if hs.PRETRAIN_RUNS['fashion_mnist:32'] in s]
+    noted = [s.splitlines()[0] for s in md.split('\n## ') if hs.PRETRAIN_RUNS['fashion_mnist:32'][1] in s]
     assert noted == ['mosaic_where 16×16, pre-trained (fashion_mnist:32), staircase (128 px)']
     assert "One seed's command (`--seed 1`, `--seed 2`, `--seed 3` for the others):" in md
 
