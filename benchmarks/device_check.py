@@ -18,7 +18,8 @@ two rounds of steps, one epoch) and records an error instead of stopping the scr
    fastai's default workers), the train phase timed; the two learners interleaved;
 2. **head**: the training step (SGD) of ResNet-50 with the Wise-SrNet head and with GAP at 224 and 512 px, interleaved;
 3. **recalibration**: ResNet-50 with MS-SAR and with SE in every block (the models `wise_learner(...,
-   recalibration=...)` builds, `add_recalibration`) against none: training and inference step, interleaved;
+   recalibration=...)` builds, `add_recalibration`: each at its default placement, and MS-SAR at SE's site too)
+   against none: training and inference step, interleaved;
 4. **head study**: the 16×16 `mosaic_where` cell of `benchmarks/head_study.py`, all 8 heads, one seed, as many epochs as
    the time left allows (at least one; measured on a one-epoch probe of one head), run as its `wisefast compare`
    command (DataLoader workers raised on CUDA: no augmentation, so the same batches).
@@ -159,13 +160,15 @@ def head(a, box:float) -> dict:
     return dict(rows=res)
 
 # ----------------------------------------------------------------------------------------------------- 3. recalibration
+RECALIBRATION_VARIANTS = {'none': {}, 'se': dict(recalibration='se'), 'ms_sar': dict(recalibration='ms_sar'),
+                          'ms_sar, output': dict(recalibration='ms_sar', recalibration_placement='output')}
+
 def recalibration(a, box:float) -> dict:
     from wisefast.models import create_wise_model
     x, y = batch(a.bs, a.size)
     models = {}
-    for k in ('none', 'se', 'ms_sar'):
-        with quiet(): models[k] = prepare(create_wise_model(a.arch, 10, size=a.size, pretrained=False,
-                                                            recalibration=None if k == 'none' else k))
+    for k, kw in RECALIBRATION_VARIANTS.items():
+        with quiet(): models[k] = prepare(create_wise_model(a.arch, 10, size=a.size, pretrained=False, **kw))
     train = interleaved_ms({k: Stepper(m, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9), x, y)
                             for k, m in models.items()}, a.steps, box / 2)
     infer = interleaved_ms({k: inference_step(m, x) for k, m in models.items()}, a.steps, box / 2)

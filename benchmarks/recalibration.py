@@ -1,43 +1,53 @@
 """MS-SAR and SE inside the backbone: what they cost, and what they do for a GAP or a Wise-SrNet head on CPU.
 
     python benchmarks/recalibration.py --part overhead      # parameters, FLOPs, training and inference steps (minutes)
-    python benchmarks/recalibration.py --part study         # Fashion-MNIST, 3 seeds (about 25 min on 1 CPU thread)
+    python benchmarks/recalibration.py --part study         # Fashion-MNIST, 3 seeds (about 1 h on 1 CPU thread)
+    python benchmarks/recalibration.py --part study --report A/recalibration_study.csv B/recalibration_study.csv
     python benchmarks/recalibration.py --smoke              # every code path in a minute; writes nothing
 
-**Overhead.** ResNet-50 and DenseNet-121 (timm, 1000 classes) plain, with timm's SE and with MS-SAR in every residual
-block / dense layer (`add_recalibration`): parameters, and the multiply-adds of the convolutions and matrix products
-of one 224 px image (PyTorch's `FlopCounterMode`; it does not count element-wise work such as the gates' sigmoid and
+**Overhead.** ResNet-50 and DenseNet-121 (timm, 1000 classes) plain, with timm's SE and with MS-SAR
+(`add_recalibration`, each at its default placement: SE at its site on every residual branch's output and every dense
+layer's new features, MS-SAR `narrow`: in every bottleneck after its 3×3 convolution, and on every dense block's
+input), and MS-SAR at SE's site (`ms_sar, output`, its placement before December 2026): parameters, and the
+multiply-adds of the convolutions and matrix products of one 224 px image (PyTorch's `FlopCounterMode`; it does not count element-wise work such as the gates' sigmoid and
 product, which the step times include). Step times on a batch of `--bs` images of `--step-size` px, one torch thread:
 a training step (forward, backward and an SGD step) and an inference step (eval-mode forward under `no_grad`), the
-three models interleaved `--repeats` times, in each memory format of `--memory-formats`: `contiguous` (NCHW, as timm
-creates a model) and `channels_last` (model and batch converted alike for all three; what `wise_learner` trains in,
+models interleaved `--repeats` times, in each memory format of `--memory-formats`: `contiguous` (NCHW, as timm
+creates a model) and `channels_last` (model and batch converted alike for all; what `wise_learner` trains in,
 its `WiseDL` making channels-last batches). Ratios against the plain backbone, measured side by side within each
 repeat (medians over repeats).
 
 **Study.** Fashion-MNIST (the full dataset when installed, else the sample shipped with wisefast) at `--size` px,
 `--n-train` images per class, scored on the whole test split; from scratch, fastai's `fit_one_cycle(--epochs)` at
 its default lr (Adam), batches of 64, no augmentation. Backbones: timm's `test_resnet` (a ResNet of BasicBlocks with
-tiny widths) and a small DenseNet (`densenet121` with growth 12, blocks (2, 2, 2, 2), bottleneck 2× growth). Every
-(recalibration, head) pair with the same seed sees the same batches.
+tiny widths, one bottleneck), the same with a bottleneck in every stage, and a small DenseNet (`densenet121` with
+growth 12, blocks (2, 2, 2, 2), bottleneck 2× growth). Every (recalibration, head) pair with the same seed sees the
+same batches. Backbones or seeds can run in separate processes (`--backbones`; `--first-seed`, `--seeds`; each
+with its own `--out`; `--variants` reruns some recalibrations only); `--report` makes the table from their CSVs.
 """
 import argparse, os, shlex, statistics, sys, time
 from functools import partial
 from pathlib import Path
 import pandas as pd, torch
+from timm.models.resnet import Bottleneck
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fastai_workflows import seeded_runs, add_study_args, mean_sd, mean_se, _write
 
-KINDS = (None, 'se', 'ms_sar')
+VARIANTS = {'none': {}, 'se': dict(recalibration='se'), 'ms_sar': dict(recalibration='ms_sar'),   # default placements
+            'ms_sar, output': dict(recalibration='ms_sar', recalibration_placement='output')}  # MS-SAR at SE's site
 SMALL_DENSENET = dict(growth_rate=12, block_config=(2, 2, 2, 2), bn_size=2)
-BACKBONES = {'test_resnet': ('test_resnet', {}), 'small DenseNet': ('densenet121', SMALL_DENSENET)}
+BACKBONES = {'test_resnet': ('test_resnet', {}), 'bottleneck test_resnet': ('test_resnet', dict(block=Bottleneck)),
+             'small DenseNet': ('densenet121', SMALL_DENSENET)}
 
 def _command(): return ' '.join(['python benchmarks/recalibration.py', *map(shlex.quote, sys.argv[1:])])
-def _name(kind): return kind or 'none'
 
 # ------------------------------------------------------------------------------------------------------------ overhead
 MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
 NOTES = """### Notes: what was tried to make MS-SAR cheap
+
+Items 1-4 and the bullets after them were measured with the gates at SE's site (now `placement='output'`); the last
+paragraph is the placement that met the targets.
 
 Measured during development (December 2026) as in the table above: training step and inference step / plain, the
 median of 11 interleaved repeats, ResNet-50 then DenseNet-121, with the module as it was (the formula through
@@ -81,21 +91,37 @@ multiplications and additions (broadcasting the per-channel terms, accumulating 
   the extra pooling and upsampling calls cost more than they save. Training is no cheaper on ResNet-50 and it changes
   what the module computes (per-block rather than per-neuron importance), so `MSSAR` keeps its formulation.
 
-**The targets (training step ≤ 1.10× on ResNet-50, ≤ 1.05× on DenseNet-121) are not met**; the best is the table's
-MS-SAR rows, channels-last. What is left, from a profile of whole training steps: on ResNet-50 about 2.4 ms forward
+**At SE's site the targets (training step ≤ 1.10× on ResNet-50, ≤ 1.05× on DenseNet-121) were not met** (the
+table's `ms_sar, output` rows). What was left, from a profile of whole training steps: on ResNet-50 about 2.4 ms forward
 and 4.7 ms backward per gate on average (16 gates), about nine passes over each full-resolution map (6.4 MB on
 layer 1) and one depthwise kernel forward and backward per scale; in isolation the depthwise kernels alone take about
 20 ms per step and the passes about 30 ms, about 1.10× before any overhead, and inside the model each op runs slower
 than alone (tensors freshly allocated, caches cold). On DenseNet-121, 58 gates on maps of 32 channels, each gate's
 four oneDNN depthwise calls cost at least about 35 µs (forward) and 90 µs (backward) each, even on 3×3 maps: 0.25 ms
 a gate, 15 ms a step, which is all that 1.05× allows (SE's whole gate: about 0.3 ms).
+
+**Placement (December 2026): the targets met.** A gate costs passes over the elements of the map it sits on, plus a
+fixed cost per call, so what pays is a smaller map and fewer gates, not faster passes. MS-SAR's default placement is
+now `narrow` (`add_recalibration(..., placement='narrow')`): in a bottleneck the gate sits after the 3×3 convolution,
+on the block's width (64-512 channels in ResNet-50) rather than its output (256-2048), a quarter of the elements at
+the same resolution; in DenseNet once per dense block, on its input (the stem's or a transition's output, 64-512
+channels: 4 gates in DenseNet-121), rather than on the new features of each of its 58 layers, which paid each gate's
+fixed cost. In the table (21 interleaved repeats, channels-last): a training step **1.06× on ResNet-50 and 1.02× on
+DenseNet-121** (SE 1.09× and 1.05× in the same run), inference 1.03× and 1.02×, against 1.18× and 1.14× for MS-SAR at
+SE's site. The module is unchanged (the same gate for the same map); where it sits changes what the network computes,
+so the accuracy study was run again for both placements (`recalibration_study.md`). Prototyped and not kept (same
+setting, 15 interleaved repeats, channels-last): DenseNet's gate on each dense block's output (the concatenation
+before the transition, 256-1024 channels), 1.05× against 1.00× on the input (SE 1.05×); and in a basic block, whose
+maps are all as wide (no cheaper site), the gate after the first convolution: in the study's `test_resnet` it
+trained -0.35 ± 0.15 (GAP head) and -0.13 ± 0.15 points (Wise-SrNet head) against SE's site (paired, 3 seeds, the
+study's setting), so `narrow` leaves a basic block's gate at SE's site.
 """
 
-def _model(arch, kind, **kw):
+def _model(arch, recalibration=None, recalibration_placement=None):
     import timm
     from wisefast.recalibration import add_recalibration
-    m = timm.create_model(arch, **kw)
-    return add_recalibration(m, kind) if kind else m
+    m = timm.create_model(arch)
+    return add_recalibration(m, recalibration, recalibration_placement) if recalibration else m
 
 def macs(model, size) -> float:
     from torch.utils.flop_counter import FlopCounterMode
@@ -132,60 +158,77 @@ def step_rows(arch, models, fmt, a) -> list:
     for _ in range(a.repeats):
         for k, m in models.items(): train[k].append(step_time(m, x, y))
         for k, m in models.items(): infer[k].append(inference_time(m, x))
-    return [{'backbone': arch, 'memory format': fmt, 'recalibration': _name(k),
-             'train step (s)': f"{statistics.median(train[k]):.3f}", 'train step / plain': _ratio(train[k], train[None]),
-             'inference (s)': f"{statistics.median(infer[k]):.3f}", 'inference / plain': _ratio(infer[k], infer[None])}
+    return [{'backbone': arch, 'memory format': fmt, 'recalibration': k,
+             'train step (s)': f"{statistics.median(train[k]):.3f}", 'train step / plain': _ratio(train[k], train['none']),
+             'inference (s)': f"{statistics.median(infer[k]):.3f}", 'inference / plain': _ratio(infer[k], infer['none'])}
             for k in models]
 
 def overhead(a) -> str:
     size_rows, time_rows = [], []
     for arch in a.archs:
-        models = {k: _model(arch, k) for k in KINDS}
-        base_p, base_f = sum(p.numel() for p in models[None].parameters()), macs(models[None], 224)
+        models = {k: _model(arch, **kw) for k, kw in VARIANTS.items()}
+        base_p, base_f = sum(p.numel() for p in models['none'].parameters()), macs(models['none'], 224)
         for k, m in models.items():
             p, f = sum(q.numel() for q in m.parameters()), macs(m, 224)
-            size_rows.append({'backbone': arch, 'recalibration': _name(k), 'parameters': f"{p / 1e6:.2f} M",
+            size_rows.append({'backbone': arch, 'recalibration': k, 'parameters': f"{p / 1e6:.2f} M",
                               'extra parameters': f"{100 * (p - base_p) / base_p:+.1f}%",
                               'GMACs (224 px)': f"{f / 1e9:.3f}", 'extra MACs': f"{100 * (f - base_f) / base_f:+.1f}%"})
         for fmt in a.memory_formats:
             time_rows += step_rows(arch, models, fmt, a)
-            for r in time_rows[-len(KINDS):]: print(r, flush=True)
+            for r in time_rows[-len(VARIANTS):]: print(r, flush=True)
     table = lambda rows: pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
     return (f"## Overhead\n\n{table(size_rows)}\n\nStep times: batch of {a.bs} at {a.step_size} px, {a.repeats} "
             f"interleaved repeats, {a.threads} torch thread(s); a training step is forward, backward and an SGD step, an "
             f"inference step an eval-mode forward under `no_grad`; `channels_last`: model and batch converted alike for "
-            f"all three. The ratio is the median of per-repeat ratios (range in brackets).\n\n{table(time_rows)}\n\n"
+            f"every model. The ratio is the median of per-repeat ratios (range in brackets).\n\n{table(time_rows)}\n\n"
             f"Reproduce: `{_command()}`\n\n{NOTES}")
 
 # --------------------------------------------------------------------------------------------------------------- study
 def study_run(dls, test, backbone, recalibration, head, epochs) -> dict:
-    "Train `backbone` with `recalibration` and `head` from scratch; its test accuracy"
+    "Train `backbone` with the `recalibration` variant and `head` from scratch; its test accuracy"
     from fastai.metrics import accuracy
     from wisefast.learner import wise_learner
     arch, kw = BACKBONES[backbone]
-    learn = wise_learner(dls, arch, head=head, pretrained=False, recalibration=None if recalibration == 'none' else recalibration,
-                         metrics=accuracy, **kw)
+    learn = wise_learner(dls, arch, head=head, pretrained=False, metrics=accuracy, **VARIANTS[recalibration], **kw)
     learn.fit_one_cycle(epochs)
     return dict(accuracy=float(learn.validate(dl=learn.dls.test_dl(test, with_labels=True))[1]))
 
 def study(a):
-    configs = [dict(backbone=b, recalibration=_name(k), head=h) for b in BACKBONES for k in KINDS for h in a.heads]
+    configs = [dict(backbone=b, recalibration=k, head=h) for b in a.backbones for k in a.variants for h in a.heads]
     return seeded_runs(a, configs, partial(study_run, epochs=a.epochs))
 
 def study_markdown(df, info, a) -> str:
+    "The study's table: accuracy per variant, and paired differences (to none; MS-SAR's placements to each other)"
+    kinds = [k for k in VARIANTS if k in set(df.recalibration)]
     lines = ["## Fashion-MNIST from scratch: none / SE / MS-SAR, each with a GAP and a Wise-SrNet head", "",
              f"Fashion-MNIST ({info['where']}), {a.n_train} training images per class, {info['n_test']} test images, "
              f"{a.size} px, `fit_one_cycle({a.epochs})` at fastai's default lr, {df.seed.nunique()} seeds; "
-             f"{info['minutes']:.0f} min on {a.threads} CPU thread(s). Test accuracy, mean ± sd (per seed); "
-             f"Δ: paired difference to no recalibration with the same head and seed, mean (SE), points.", "",
-             "| backbone | head | none | SE | MS-SAR | Δ SE | Δ MS-SAR |", "|---|---|---|---|---|---|---|"]
+             f"{info['minutes']:.0f} CPU-minutes, {a.threads} torch thread(s) a process. `bottleneck test_resnet` is "
+             "timm's `test_resnet` with a bottleneck in every stage (`block=Bottleneck`), where MS-SAR's default "
+             "placement (`narrow`: on the bottleneck's width) and SE's site (`output`) differ in the channels they "
+             "gate (in `test_resnet` only its one bottleneck does; a basic block's gate is at SE's site either way). Test accuracy, mean ± sd (per seed); Δ: paired difference to no recalibration with the same head "
+             "and seed, mean (SE), points; the last column MS-SAR's default placement against SE's site, paired.", "",
+             f"| backbone | head | {' | '.join(kinds)} | {' | '.join(f'Δ {k}' for k in kinds[1:])} | ms_sar − ms_sar, output |",
+             '|' + '---|' * (2 * len(kinds) + 2)]
     acc = df.set_index(['backbone', 'head', 'seed', 'recalibration']).accuracy.unstack()
-    for (bb, head), d in acc.groupby(level=[0, 1], sort=False):
-        delta = lambda k: "{:+.2f} ({:.2f})".format(*mean_se(100 * (d[k] - d['none'])))
-        lines.append(f"| {bb} | {head} | {mean_sd(d['none'])} | {mean_sd(d['se'])} | {mean_sd(d['ms_sar'])} | "
-                     f"{delta('se')} | {delta('ms_sar')} |")
-    lines += ["", f"Reproduce: `{_command()}`", ""]
+    for bb, head in [(b, h) for b in BACKBONES for h in a.heads if (b, h) in acc.index.droplevel(2)]:
+        d = acc.loc[(bb, head)]
+        delta = lambda k, base='none': "{:+.2f} ({:.2f})".format(*mean_se(100 * (d[k] - d[base])))
+        lines.append(f"| {bb} | {head} | {' | '.join(mean_sd(d[k]) for k in kinds)} | "
+                     f"{' | '.join(delta(k) for k in kinds[1:])} | {delta('ms_sar', 'ms_sar, output')} |")
+    runs = a.runs or "`python benchmarks/recalibration.py --part study --backbones B --out DIR`, one process per backbone"
+    lines += ["", f"Reproduce: the runs ({runs}; a run in a later CSV replaces the same run in an earlier one), then the "
+                  f"table from their CSVs, `python benchmarks/recalibration.py --part study --report {shlex.join(a.report)}`"
+              if a.report else f"Reproduce: `{_command()}`", ""]
     return '\n'.join(lines)
+
+def study_report(a):
+    "The study's table from the CSVs of runs made apart (e.g. seeds split over processes, each with its own `--out`)"
+    from fastai_workflows import fashion_mnist
+    df = pd.concat([pd.read_csv(f) for f in a.report])      # a run in a later CSV replaces the same run in an earlier one
+    df = df.drop_duplicates(['seed', 'backbone', 'recalibration', 'head'], keep='last')
+    _, _, _, test, where = fashion_mnist(a.n_test)
+    return df, dict(where=where, n_test=len(test), minutes=df.seconds.sum() / 60)
 
 # ---------------------------------------------------------------------------------------------------------------- main
 def main(argv=None):
@@ -197,11 +240,18 @@ def main(argv=None):
     p.add_argument('--repeats', type=int, default=7)
     p.add_argument('--memory-formats', default='contiguous,channels_last', help=f"of {', '.join(MEMORY_FORMATS)}")
     p.add_argument('--heads', default='gap,wise')
+    p.add_argument('--backbones', default=','.join(BACKBONES), help=f"study: of {', '.join(BACKBONES)}")
+    p.add_argument('--variants', default=';'.join(VARIANTS), help=f"study: recalibrations, ';'-separated, of {'; '.join(VARIANTS)}")
+    p.add_argument('--report', nargs='+', metavar='CSV', help="study: write the table from these runs' CSVs, train nothing")
+    p.add_argument('--runs', help="study, with --report: the commands that made the CSVs, for the table's Reproduce line")
     add_study_args(p, n_train=300, epochs=10, size=64)
     a = p.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     torch.set_num_threads(a.threads)
     a.archs, a.heads, a.memory_formats = a.archs.split(','), a.heads.split(','), a.memory_formats.split(',')
+    a.backbones, a.variants = a.backbones.split(','), a.variants.split(';')
+    if unknown := set(a.backbones) - set(BACKBONES): p.error(f"unknown backbone(s) {', '.join(sorted(unknown))}")
+    if unknown := set(a.variants) - set(VARIANTS): p.error(f"unknown variant(s) {'; '.join(sorted(unknown))}")
     if a.smoke:
         a.archs, a.bs, a.step_size, a.repeats = ['resnet18', 'densenet121'], 2, 32, 1
         a.seeds, a.epochs, a.n_train, a.n_test, a.n_valid = 1, 1, 5, 5, 20
@@ -210,7 +260,8 @@ def main(argv=None):
     parts = {}
     if a.part in ('overhead', 'both'): parts['overhead'] = overhead(a)
     if a.part in ('study', 'both'):
-        df, info = study(a)
+        df, info = study_report(a) if a.report else study(a)
+        if a.report and not a.smoke: _write(out/'recalibration_study.csv', df.to_csv(index=False))
         parts['study'] = study_markdown(df, info, a)
     for name, md in parts.items():
         print(md)

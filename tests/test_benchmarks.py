@@ -112,7 +112,7 @@ def test_device_check_smoke(tmp_path):
     assert {'wise_learner: model\'s own step (in memory)', 'vision_learner: learn.fit, JPEG files (DataLoader)'} <= set(tr['rows'])
     assert all(v['images_per_s'] > 0 for v in tr['rows'].values()) and tr['info']['mixed_precision'] is False
     assert {'wise / gap, 64 px', 'wise / gap, 128 px'} <= set(res['parts']['head']['rows'])
-    assert set(res['parts']['recalibration']['rows']) == {'none', 'se', 'ms_sar'}
+    assert set(res['parts']['recalibration']['rows']) == {'none', 'se', 'ms_sar', 'ms_sar, output'}
     assert res['parts']['recalibration']['rows']['none']['train_vs_none'] == 1
     study = res['parts']['study']
     assert len(study['rows']) == 8 and study['rows']['gap:default']['final_minus_gap'] == 0 and study['info']['epochs'] >= 1

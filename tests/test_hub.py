@@ -34,17 +34,22 @@ class FakeApi:
         shutil.copytree(folder_path, FakeApi.uploaded)
         return mock.Mock(commit_url=f'https://huggingface.co/{repo_id}/commit/0')
 
+def test_placement_without_recalibration_says_so(tmp_path, capsys):
+    assert main(_argv(tmp_path/'run', '--recalibration-placement', 'narrow')) == 2
+    assert "recalibration='ms_sar'" in capsys.readouterr().err and not (tmp_path/'run'/'history.csv').exists()
+
 def test_train_recalibrated_push_then_predict_everywhere(tmp_path, monkeypatch, capsys):
     "MS-SAR inside, pushed with its card; then predict on export.pkl, .safetensors, the folder and the Hub id agree"
     run, FakeApi.uploaded, FakeApi.calls = tmp_path/'run', tmp_path/'uploaded', []
     monkeypatch.setenv('HF_TOKEN', 'hf_test')
     with mock.patch('huggingface_hub.HfApi', FakeApi):
-        assert main(_argv(run, '--recalibration', 'ms_sar', '--push-to-hub', 'me/digits')) == 0
+        assert main(_argv(run, '--recalibration', 'ms_sar', '--recalibration-placement', 'output', '--push-to-hub', 'me/digits')) == 0
     assert 'Uploaded to https://huggingface.co/me/digits' in capsys.readouterr().out
     assert FakeApi.calls == [('create_repo', 'me/digits', dict(private=None, exist_ok=True)),
                              ('upload_folder', 'me/digits', ['README.md', 'config.json', 'curves.png', 'model.safetensors'])]
     config = json.loads((FakeApi.uploaded/'config.json').read_text())
     assert config['config']['recalibration'] == 'ms_sar' and config['config']['vocab'] == [str(i) for i in range(10)]
+    assert config['config']['recalibration_placement'] == 'output'
     meta = yaml.safe_load((FakeApi.uploaded/'README.md').read_text().split('---')[1])
     assert meta['datasets'] == ['digits'] and set(meta['metrics']) == {'accuracy', 'top5_accuracy'}
     assert (run/'hub'/'model.safetensors').exists()            # kept in the run folder, for a later upload

@@ -1,5 +1,6 @@
 "MS-SAR and SE gates inside timm's ResNet and DenseNet blocks: identity at the start, trained with the head, exported."
-import copy, pickle, warnings
+import json, pickle
+from pathlib import Path
 import pytest, torch, timm
 import torch.nn.functional as F
 from torch import nn
@@ -9,9 +10,11 @@ from wisefast.learner import wise_learner
 from wisefast.models import create_wise_model
 from wisefast.recalibration import MSSAR, add_recalibration, recalibration_params
 from wisefast.export import save_weights, export_onnx, check_onnx
-from wisefast.load import load_wise_model
+from wisefast.load import load_wise_model, load_wise_learner
 from wisefast.interpret import gradcam
 from helpers import image_folder
+
+DATA = Path(__file__).parent/'data'
 
 @pytest.fixture(scope='module')
 def folder(tmp_path_factory): return image_folder(tmp_path_factory.mktemp('imgs'), n_per_class=6)[0]
@@ -48,10 +51,32 @@ def test_export_and_gradcam(tmp_path):
     x = torch.rand(2, 3, 64, 64)
     rebuilt = load_wise_model(save_weights(m, tmp_path/'m.safetensors')).eval()
     assert rebuilt.cfg.recalibration == 'ms_sar' and sum(isinstance(g, MSSAR) for g in rebuilt.modules()) == 4
+    assert rebuilt.cfg.recalibration_placement == 'narrow'     # resnet10t's basic blocks: at SE's site
+    assert all(isinstance(b.se, MSSAR) for b in rebuilt[0].model.modules() if isinstance(b, timm.models.resnet.BasicBlock))
     torch.testing.assert_close(rebuilt(x), m(x))
     assert check_onnx(export_onnx(m, tmp_path/'m.onnx'), m) < 1e-3
     cams = gradcam(m, x)
     assert cams.shape == (2, 64, 64)
+
+def _header_config(path) -> str:
+    "The wisefast config in a safetensors file's header, as written"
+    from safetensors import safe_open
+    with safe_open(str(path), 'pt') as f: return f.metadata()['wisefast_config']
+
+def test_files_from_before_placements_load_with_gates_at_output(tmp_path):
+    """A model saved before placements existed (wisefast at 75f033f: MS-SAR at SE's site, its config naming no placement)
+    loads with its gates where they were and gives the probabilities recorded then; saved again, it says 'output'"""
+    old = DATA/'ms-sar-output'
+    exp = json.loads((old/'expected.json').read_text())
+    assert 'recalibration_placement' not in json.loads(_header_config(old/'ms_sar.safetensors'))
+    learn = load_wise_learner(old/'ms_sar.safetensors')
+    assert learn.model.cfg.recalibration_placement == 'output'
+    assert all(isinstance(b.se, MSSAR) for b in learn.model.modules() if isinstance(b, timm.models.resnet.BasicBlock))
+    imgs = [DATA/'legacy-0.1.0'/'images'/f for f in exp['files']]
+    probs = learn.get_preds(dl=learn.dls.test_dl(imgs))[0]
+    torch.testing.assert_close(probs, torch.tensor(exp['probs']), atol=1e-5, rtol=0)
+    again = load_wise_model(save_weights(learn.model, tmp_path/'again.safetensors'))
+    assert again.cfg.recalibration_placement == 'output'
 
 def test_unsupported_backbone_says_why():
     with pytest.raises(ValueError, match='needs one of those families'):
@@ -119,14 +144,15 @@ def test_identity_at_init(memory_format):
         assert torch.equal(g(x), x) and torch.equal(g(x.requires_grad_()), x)
         with torch.no_grad(): assert torch.equal(g(x), x)
 
-@pytest.mark.parametrize('arch', ['resnet18', 'densenet121'])
+@pytest.mark.parametrize('arch', ['resnet18', 'test_resnet', 'densenet121'])   # test_resnet: a bottleneck too
 @pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
-def test_inside_backbones_same_as_reference(arch, memory_format):
+@pytest.mark.parametrize('placement', ['narrow', 'output'])
+def test_inside_backbones_same_as_reference(arch, memory_format, placement):
     """Every gate `add_recalibration` puts into a timm backbone, on the map and the gradient it gets there (layouts, a
     dense layer's slice of its concatenation's gradient): the reference's output and gradients. Gate by gate, as the
     whole network's gradients can differ by a percent when float rounding flips a ReLU or a max-pool's choice."""
     torch.manual_seed(0)
-    model = add_recalibration(timm.create_model(arch, num_classes=3), 'ms_sar').to(memory_format=memory_format)
+    model = add_recalibration(timm.create_model(arch, num_classes=3), 'ms_sar', placement).to(memory_format=memory_format)
     for m in model.modules():
         if isinstance(m, MSSAR): _random_(m)
         if isinstance(m, nn.BatchNorm2d): nn.init.ones_(m.weight)      # not timm's zero start of a block's last BN

@@ -8,7 +8,7 @@ Docs: https://wisefast.github.io/wisefast/cli.html.md"""
 from __future__ import annotations
 import argparse, hashlib, math, os, sys, time, warnings
 from pathlib import Path
-from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, SCHEDULES, RECALIBRATION_KINDS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
+from .paper import HEAD_VARIANTS, HEADS, HEAD_INITS, SCHEDULES, RECALIBRATION_KINDS, RECALIBRATION_PLACEMENTS, PAPER_HEADS, PAPER_LR, PAPER_FACTOR, PAPER_EVERY, RECIPES, paper_epochs
 # Only this light module and `wisefast.paper` load at import: torch, fastai and the rest of wisefast take seconds, so
 # each command imports what it needs when it runs, and `wisefast --help` and mistakes in the options answer at once.
 
@@ -140,6 +140,9 @@ def train_parser() -> argparse.ArgumentParser:
     a('--overwrite', action='store_true', help="replace the run already in OUT (without it, or --resume, OUT must hold no run)")
     a('--recalibration', choices=RECALIBRATION_KINDS, help="gates inside the backbone's residual/dense blocks: "
       "ms_sar (MS-SAR, inspired by its abstract) or se (timm's SE); ResNet and DenseNet families")
+    a('--recalibration-placement', choices=RECALIBRATION_PLACEMENTS, help="where the gates sit: narrow (a "
+      "bottleneck's width after its 3×3 convolution; each dense block's input) or output (SE's site: each residual "
+      "branch's output, each dense layer's new features); default: ms_sar narrow, se output")
     a('--push-to-hub', metavar='ORG/NAME', help="at the end, upload the model (safetensors, config.json, model card) "
       "to the Hugging Face Hub; needs `hf auth login` or HF_TOKEN")
     add_recipe_args(p, pretrained=None, augment=None)
@@ -257,7 +260,8 @@ def train(cfg:dict):
     source, name = _source(cfg['data'], cfg.get('path'))
     out = _check_out(Path(cfg.get('out') or f"runs/{name}-{cfg['arch']}-{cfg['head']}").expanduser())
     _previous_run(out, cfg['resume'], cfg.get('overwrite', False))   # a run there: stop now, unless --resume or --overwrite
-    _check_model(cfg['arch'], cfg['size'], [cfg['head']], cfg.get('pool'), cfg.get('recalibration'))
+    _check_model(cfg['arch'], cfg['size'], [cfg['head']], cfg.get('pool'), cfg.get('recalibration'),
+                 recalibration_placement=cfg.get('recalibration_placement'))
     if cfg.get('push_to_hub'):                               # a bad id or no credentials: now, not after hours of training
         from wisefast.hub import check_push
         check_push(cfg['push_to_hub'])
@@ -272,6 +276,7 @@ def train(cfg:dict):
                             pretrained=cfg['pretrained'], pool=cfg.get('pool'), lr=cfg['lr'], factor=cfg['factor'],
                             every=cfg['every'], keras_exact=cfg['keras_exact'], path=out, resume=cfg['resume'],
                             seed=cfg['seed'], init=cfg.get('init', 'paper'), recalibration=cfg.get('recalibration'),
+                            recalibration_placement=cfg.get('recalibration_placement'),
                             cbs=[TerminateOnNaNCallback(), *mixed_precision,
                                  *([ReestimateBN()] if cfg.get('reestimate_bn') else [])])
         except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from timm import is_model
 from timm.layers import to_2tuple
 from fastai.vision.augment import Resize
-from .paper import HEAD_INITS, RECALIBRATION_KINDS
+from .paper import HEAD_INITS, RECALIBRATION_KINDS, RECALIBRATION_PLACEMENTS, DEFAULT_PLACEMENT
 from .heads import HEAD_REGISTRY, head_spec
 from .images import RESAMPLE, LoadStretched, Stretch
 from .preprocess import norm_stats
@@ -89,6 +89,7 @@ class WiseConfig:
     flexible: bool = False                      # any input size (adaptive pre-pooling)
     y_range: tuple|None = None                  # fastai's `SigmoidRange` at the end
     recalibration: str|None = None              # 'ms_sar' or 'se' gates in the backbone
+    recalibration_placement: str|None = None    # where: 'narrow' or 'output' (None: the kind's default)
     cut: int|None = None                        # fastai's `cut`, as an index
     head_opts: dict = field(default_factory=dict)     # fastai's head: concat_pool, lin_ftrs, first_bn, bn_final, lin_first
     timm_kwargs: dict = field(default_factory=dict)   # more `timm.create_model` options (e.g. output_stride)
@@ -105,6 +106,8 @@ class WiseConfig:
             v = getattr(self, k)
             if k in ('size', 'fmap_size') and type(v) is int: v = to_2tuple(v)
             object.__setattr__(self, k, _tuples(v))
+        if self.recalibration_placement is None and self.recalibration in DEFAULT_PLACEMENT:
+            object.__setattr__(self, 'recalibration_placement', DEFAULT_PLACEMENT[self.recalibration])
         for k, check, expected in self._checks():
             if not check(getattr(self, k)): raise ValueError(f"{k}={_lists(getattr(self, k))!r}: expected {expected}")
 
@@ -123,6 +126,9 @@ class WiseConfig:
             ('flexible', _is_bool, "True or False"),
             ('y_range', _opt(lambda v: _pair(_finite)(v) and v[0] < v[1]), "(low, high), finite, low < high, or None"),
             ('recalibration', _one_of((*RECALIBRATION_KINDS, None)), f"one of {', '.join(RECALIBRATION_KINDS)} or None"),
+            ('recalibration_placement', lambda v: v in RECALIBRATION_PLACEMENTS if self.recalibration else v is None,
+             f"None without recalibration (it places the gates recalibration='ms_sar' or 'se' adds; --recalibration on "
+             f"the command line), with one: one of {', '.join(RECALIBRATION_PLACEMENTS)}"),
             ('cut', _opt(lambda v: type(v) is int and abs(v) <= 1000), "an index (int) or None"),
             ('head_opts', lambda v: _head_opts(v) and (not v or self.head == 'fastai'),
              f"fastai's head options ({', '.join(FASTAI_OPTS)}; lin_ftrs: up to 16 widths of at most {MAX_WIDTH:,}), "
@@ -164,6 +170,8 @@ class WiseConfig:
                              f"{', '.join(names)}). Was it edited, or written by a newer wisefast?")
         if missing := [k for k in ('arch', 'n_out') if k not in d]:
             raise ValueError(f"{source}: the model config has no {' and no '.join(missing)}")
+        if d.get('recalibration') and 'recalibration_placement' not in d:   # written before placements: SE's site
+            d = {**d, 'recalibration_placement': 'output'}
         try: return cls(**d)
         except (ValueError, TypeError) as e: raise ValueError(f"{source}: {e}") from None
 

@@ -143,7 +143,8 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
                  metrics=None, path=None, model_dir='models', wd=None, wd_bn_bias=False, train_bn=True,
                  moms=(0.95, 0.85, 0.95), cut=None, init=None, custom_head=None, concat_pool=None, pool=None,
                  lin_ftrs=None, ps:float|None=None, first_bn=None, bn_final=None, lin_first=None, y_range=None,
-                 n_in:int|None=None, size=None, flexible:bool=False, recalibration:str|None=None, **kwargs) -> Learner:
+                 n_in:int|None=None, size=None, flexible:bool=False, recalibration:str|None=None,
+                 recalibration_placement:str|None=None, **kwargs) -> Learner:
     "A `Learner` on timm backbone `arch` with head `head`, sized from `dls`: fastai's `vision_learner`, Wise-SrNet head."
     if weights is not None:
         raise ValueError("weights= selects torchvision weights in vision_learner; wise_learner builds timm backbones: "
@@ -161,7 +162,8 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
     model = create_wise_model(arch, n_out, size=size, head=head, pretrained=pretrained, n_in=n_in, pool=pool, ps=ps,
                               flexible=flexible, init=init, y_range=y_range, custom_head=custom_head, cut=cut,
                               concat_pool=concat_pool, lin_ftrs=lin_ftrs, first_bn=first_bn, bn_final=bn_final,
-                              lin_first=lin_first, recalibration=recalibration, **kwargs)
+                              lin_first=lin_first, recalibration=recalibration,
+                              recalibration_placement=recalibration_placement, **kwargs)
     if recalibration and splitter is default_split: splitter = recalibrated_split
     if normalize and pretrained: _add_norm(dls, model, arch)
     learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func or Adam, lr=lr, splitter=splitter, cbs=cbs,

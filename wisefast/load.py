@@ -127,7 +127,8 @@ def _build(cfg:WiseConfig, path) -> WiseModel:
     "The model `cfg` describes (never downloading weights), its derived fields checked"
     cfg.check_rebuildable()
     kw = dict(arch=cfg.arch, n_out=cfg.n_out, size=cfg.size, head=cfg.head, n_in=cfg.n_in, pool=cfg.pool, ps=cfg.ps,
-              init=cfg.init, flexible=cfg.flexible, y_range=cfg.y_range, recalibration=cfg.recalibration, cut=cfg.cut,
+              init=cfg.init, flexible=cfg.flexible, y_range=cfg.y_range, recalibration=cfg.recalibration,
+              recalibration_placement=cfg.recalibration_placement, cut=cfg.cut,
               **{k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.head_opts.items()}, **cfg.timm_kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                         # the 1×1-map warning: it was said when it trained

@@ -381,12 +381,14 @@ def _fitted_head(body:nn.Module, arch, size, spec, pool, n_in:int, n_out:int=2, 
                          f"{min_image_size(body, variant, pool, n_in)} px. Use larger images.")
     return built
 
-def check_model(arch:str, size, heads, pool=None, recalibration:str|None=None, n_in:int=3, **kwargs):
+def check_model(arch:str, size, heads, pool=None, recalibration:str|None=None, n_in:int=3,
+                recalibration_placement:str|None=None, **kwargs):
     "Raise (naming what works) unless each of `heads` builds on `arch` for `size` images: the registry, one backbone, no weights"
     specs = [head_spec(h)[0] for h in heads]
-    WiseConfig(resolve_arch(arch), 2, to_2tuple(size), n_in=n_in, recalibration=recalibration)   # sizes in range, names known
+    WiseConfig(resolve_arch(arch), 2, to_2tuple(size), n_in=n_in, recalibration=recalibration,   # sizes in range, names known
+               recalibration_placement=recalibration_placement)
     body = create_timm_body(arch, n_in=n_in, size=size, **kwargs)
-    if recalibration: add_recalibration(body, recalibration)
+    if recalibration: add_recalibration(body, recalibration, recalibration_placement)
     for spec in dict.fromkeys(specs): _fitted_head(body, arch, size, spec, pool, n_in)
 
 def create_wise_model(arch:str, # timm name or one of the paper's Keras names
@@ -403,6 +405,7 @@ def create_wise_model(arch:str, # timm name or one of the paper's Keras names
                       custom_head:nn.Module|None=None, # Use this head instead (fastai's `custom_head`)
                       cut=None, # Where to cut the backbone (fastai's `cut`: an index or a function)
                       recalibration:str|None=None, # 'ms_sar' or 'se' gates in the backbone's blocks (`add_recalibration`)
+                      recalibration_placement:str|None=None, # Where: 'narrow' or 'output' (default: the kind's)
                       concat_pool=None, lin_ftrs=None, first_bn=None, bn_final=None, lin_first=None, # fastai's head only
                       **kwargs) -> WiseModel: # Passed to `timm.create_model`
     "Backbone `arch` with a `head` for `size` input images and `n_out` outputs."
@@ -418,7 +421,7 @@ def create_wise_model(arch:str, # timm name or one of the paper's Keras names
         if spec.name != FASTAI_HEAD: pool = None
     s = spec.settings(ps=ps, init=init)
     body = create_timm_body(arch, pretrained, n_in=n_in, cut=cut, size=size, flexible=flexible, **kwargs)
-    if recalibration: add_recalibration(body, recalibration)   # after the weights: the gates start as the identity
+    if recalibration: add_recalibration(body, recalibration, recalibration_placement)   # after the weights: identity at the start
     hw = '×'.join(map(str, to_2tuple(size)))
     built_here = spec.spatial != 'fastai' and custom_head is None          # else this head only checks the map's size
     (nf, h, w), hd = _fitted_head(body, arch, size, spec, pool, n_in, n_out, ps=s['ps'], flexible=flexible,
@@ -433,6 +436,7 @@ def create_wise_model(arch:str, # timm name or one of the paper's Keras names
                  [k for k in kwargs if k not in recorded]
     cfg = WiseConfig(arch=resolve_arch(arch), n_out=n_out, size=to_2tuple(size), head='custom' if custom_head is not None
                      else spec.name, n_in=n_in, pool=pool, ps=s['ps'], init=s['init'] if isinstance(s['init'], str) else None,
-                     flexible=flexible, y_range=y_range, recalibration=recalibration, cut=None if callable(cut) else cut,
+                     flexible=flexible, y_range=y_range, recalibration=recalibration,
+                     recalibration_placement=recalibration_placement, cut=None if callable(cut) else cut,
                      head_opts=opts, timm_kwargs=recorded, fmap_size=(h, w), nf=nf, unrecorded=tuple(unrecorded))
     return WiseModel(body, hd, cfg)

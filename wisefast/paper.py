@@ -8,9 +8,10 @@ Docs: https://wisefast.github.io/wisefast/paper.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['HEAD_VARIANTS', 'HEAD_FIGURES', 'FASTAI_HEAD', 'HEADS', 'HEAD_INITS', 'RECALIBRATION_KINDS', 'DEFAULT_INIT',
-           'SCHEDULES', 'PAPER_PS', 'DEFAULT_PS', 'PAPER_LR', 'PAPER_FACTOR', 'PAPER_EVERY', 'PAPER_MOMENTUM',
-           'RECIPES', 'PAPER_EPOCHS', 'PAPER_TABLES', 'PAPER_HEADS', 'PAPER_HEAD_PARAMS', 'paper_epochs']
+__all__ = ['HEAD_VARIANTS', 'HEAD_FIGURES', 'FASTAI_HEAD', 'HEADS', 'HEAD_INITS', 'RECALIBRATION_KINDS',
+           'RECALIBRATION_PLACEMENTS', 'DEFAULT_PLACEMENT', 'DEFAULT_INIT', 'SCHEDULES', 'PAPER_PS', 'DEFAULT_PS',
+           'PAPER_LR', 'PAPER_FACTOR', 'PAPER_EVERY', 'PAPER_MOMENTUM', 'RECIPES', 'PAPER_EPOCHS', 'PAPER_TABLES',
+           'PAPER_HEADS', 'PAPER_HEAD_PARAMS', 'paper_epochs']
 
 # %% ../nbs/00_paper.ipynb #a0e1c007
 HEAD_VARIANTS = ('gap', 'gap_dp', 'dw', 'dw_nonneg', 'avg_dw_nonneg', 'wise', 'avg_dense', 'flatten_fc', 'gwap')
@@ -22,6 +23,8 @@ FASTAI_HEAD = 'fastai'
 HEADS = (*HEAD_VARIANTS, FASTAI_HEAD)
 HEAD_INITS = ('gap', 'paper', 'kaiming')
 RECALIBRATION_KINDS = ('ms_sar', 'se')   # gates inside the backbone (`wisefast.recalibration`)
+RECALIBRATION_PLACEMENTS = ('narrow', 'output')   # where they go (`add_recalibration`)
+DEFAULT_PLACEMENT = dict(ms_sar='narrow', se='output')
 DEFAULT_INIT = 'gap'
 SCHEDULES = ('staircase', 'one_cycle', 'fine_tune')   # `compare_heads`: the paper's, fastai's `fit_one_cycle` and `fine_tune`
 PAPER_PS, DEFAULT_PS = 0.5, 0.

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 from timm.layers import SEModule
-from .paper import RECALIBRATION_KINDS
+from .paper import RECALIBRATION_KINDS, RECALIBRATION_PLACEMENTS, DEFAULT_PLACEMENT
 from timm.models.resnet import BasicBlock, Bottleneck
-from timm.models.densenet import DenseLayer
+from timm.models.densenet import DenseBlock, DenseLayer
 
 # %% auto #0
 __all__ = ['RECALIBRATIONS', 'DoubledSigmoid', 'MSSAR', 'se_module', 'add_recalibration', 'recalibration_params']
@@ -128,32 +128,50 @@ class _Gate(torch.autograd.Function):
         return dx.contiguous(memory_format=ctx.memory_format), dper_channel.sum(0, keepdim=True), dglob, None, *dws
 
 # %% ../nbs/00_recalibration.ipynb #fc695b62
-def _sites(model:nn.Module) -> list:
-    "`(module, attribute, channels)` of every place a gate goes: ResNet blocks' `se`, DenseNet layers' `conv2`"
+def _sites(model:nn.Module, placement:str) -> list:
+    """`(module, attribute, channels)` of every place a gate goes. `'output'`: where SE sits, on each residual branch
+    before the addition (the block's `se`), and on each dense layer's new features (after its `conv2`); `'narrow'`: on
+    each residual branch's narrowest map, a bottleneck's width after its 3×3 convolution (the block's `aa` slot: a
+    quarter of the channels it puts out; a basic block's maps are all as wide, so its gate stays at SE's site), and on
+    each dense block's input, once per block rather than once per layer"""
     sites = []
     for m in model.modules():
         if isinstance(m, (BasicBlock, Bottleneck)):
             if m.se is not None:
                 raise ValueError(f"This backbone's residual blocks already recalibrate ({type(m.se).__name__}): use "
                                  f"the plain family (e.g. resnet50 rather than seresnet50), or recalibration=None.")
-            sites.append((m, 'se', (m.bn3 if isinstance(m, Bottleneck) else m.bn2).num_features))
-        elif isinstance(m, DenseLayer): sites.append((m, 'conv2', m.conv2.out_channels))
+            if placement == 'narrow' and isinstance(m, Bottleneck): sites.append((m, 'aa', m.bn2.num_features))
+            else: sites.append((m, 'se', (m.bn3 if isinstance(m, Bottleneck) else m.bn2).num_features))
+        elif isinstance(m, DenseLayer) and placement == 'output': sites.append((m, 'conv2', m.conv2.out_channels))
+        elif placement == 'narrow':
+            sites += [(m, n, next(iter(b.values())).norm1.num_features) for n, b in m.named_children()
+                      if isinstance(b, DenseBlock)]
     return sites
 
-def add_recalibration(model:nn.Module, kind:str='ms_sar', **kwargs) -> nn.Module:
-    "Insert a `kind` gate (`'ms_sar'` or `'se'`) into every residual block and dense layer of timm `model`, in place."
+def _insert(m:nn.Module, attr:str, gate:nn.Module):
+    "Put `gate` after `m.attr` (before it for a dense block: on its input; in its place where that is empty)"
+    old = getattr(m, attr)
+    new = (gate if old is None or isinstance(old, nn.Identity) else
+           nn.Sequential(gate, old) if isinstance(old, DenseBlock) else nn.Sequential(old, gate))
+    setattr(m, attr, new)
+
+def add_recalibration(model:nn.Module, kind:str='ms_sar', placement:str|None=None, **kwargs) -> nn.Module:
+    """Insert a `kind` gate (`'ms_sar'` or `'se'`) into every residual block and dense layer or block of timm `model`,
+    in place; `placement` `'narrow'` or `'output'` (see `_sites`), by default `DEFAULT_PLACEMENT[kind]`"""
     if kind not in RECALIBRATIONS:
         raise ValueError(f"Unknown recalibration {kind!r}; choose one of {', '.join(RECALIBRATIONS)}.")
-    sites = _sites(model)
+    placement = placement or DEFAULT_PLACEMENT[kind]
+    if placement not in RECALIBRATION_PLACEMENTS:
+        raise ValueError(f"Unknown placement {placement!r}; choose one of {', '.join(RECALIBRATION_PLACEMENTS)}.")
+    sites = _sites(model, placement)
     if not sites:
         raise ValueError(f"{type(model).__name__} has none of timm's residual blocks (ResNet, ResNeXt, Wide ResNet: "
                          f"BasicBlock, Bottleneck) or dense layers (DenseNet): recalibration needs one of those families.")
     p = next(model.parameters())
-    for m, attr, ch in sites:
-        gate = RECALIBRATIONS[kind](ch, **kwargs).to(p.device, p.dtype)
-        setattr(m, attr, gate if attr == 'se' else nn.Sequential(getattr(m, attr), gate))
+    for m, attr, ch in sites: _insert(m, attr, RECALIBRATIONS[kind](ch, **kwargs).to(p.device, p.dtype))
     return model
 
 def recalibration_params(model:nn.Module) -> list:
     "Parameters of the gates `add_recalibration` inserted (new layers, to train with the head)"
     return [p for m in model.modules() if isinstance(m, (MSSAR, SEModule)) for p in m.parameters()]
+
