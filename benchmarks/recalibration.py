@@ -1,7 +1,7 @@
 """MS-SAR and SE inside the backbone: what they cost, and what they do for a GAP or a Wise-SrNet head on CPU.
 
     python benchmarks/recalibration.py --part overhead      # parameters, FLOPs, training and inference steps (minutes)
-    python benchmarks/recalibration.py --part study         # Fashion-MNIST, 3 seeds (about 1 h on 1 CPU thread)
+    python benchmarks/recalibration.py --part study         # Fashion-MNIST, 3 seeds (about 1.5 h on 1 CPU thread)
     python benchmarks/recalibration.py --part study --report A/recalibration_study.csv B/recalibration_study.csv
     python benchmarks/recalibration.py --smoke              # every code path in a minute; writes nothing
 
@@ -200,22 +200,26 @@ def study(a):
 def study_markdown(df, info, a) -> str:
     "The study's table: accuracy per variant, and paired differences (to none; MS-SAR's placements to each other)"
     kinds = [k for k in VARIANTS if k in set(df.recalibration)]
+    deltas = [k for k in kinds if k != 'none'] if 'none' in kinds else []
+    placements = {'ms_sar', 'ms_sar, output'} <= set(kinds)
     lines = ["## Fashion-MNIST from scratch: none / SE / MS-SAR, each with a GAP and a Wise-SrNet head", "",
              f"Fashion-MNIST ({info['where']}), {a.n_train} training images per class, {info['n_test']} test images, "
              f"{a.size} px, `fit_one_cycle({a.epochs})` at fastai's default lr, {df.seed.nunique()} seeds; "
              f"{info['minutes']:.0f} CPU-minutes, {a.threads} torch thread(s) a process. `bottleneck test_resnet` is "
              "timm's `test_resnet` with a bottleneck in every stage (`block=Bottleneck`), where MS-SAR's default "
              "placement (`narrow`: on the bottleneck's width) and SE's site (`output`) differ in the channels they "
-             "gate (in `test_resnet` only its one bottleneck does; a basic block's gate is at SE's site either way). Test accuracy, mean ± sd (per seed); Δ: paired difference to no recalibration with the same head "
-             "and seed, mean (SE), points; the last column MS-SAR's default placement against SE's site, paired.", "",
-             f"| backbone | head | {' | '.join(kinds)} | {' | '.join(f'Δ {k}' for k in kinds[1:])} | ms_sar − ms_sar, output |",
-             '|' + '---|' * (2 * len(kinds) + 2)]
+             "gate (in `test_resnet` only its one bottleneck does; a basic block's gate is at SE's site either way). "
+             "Test accuracy, mean ± sd (per seed); Δ: paired difference to no recalibration with the same head and "
+             "seed, mean (SE), points; the last column MS-SAR's default placement against SE's site, paired.", ""]
+    cols = [*kinds, *(f'Δ {k}' for k in deltas), *(['ms_sar − ms_sar, output'] if placements else [])]
+    lines += [f"| backbone | head | {' | '.join(cols)} |", '|' + '---|' * (len(cols) + 2)]
     acc = df.set_index(['backbone', 'head', 'seed', 'recalibration']).accuracy.unstack()
     for bb, head in [(b, h) for b in BACKBONES for h in a.heads if (b, h) in acc.index.droplevel(2)]:
         d = acc.loc[(bb, head)]
         delta = lambda k, base='none': "{:+.2f} ({:.2f})".format(*mean_se(100 * (d[k] - d[base])))
-        lines.append(f"| {bb} | {head} | {' | '.join(mean_sd(d[k]) for k in kinds)} | "
-                     f"{' | '.join(delta(k) for k in kinds[1:])} | {delta('ms_sar', 'ms_sar, output')} |")
+        cells = [*(mean_sd(d[k]) for k in kinds), *(delta(k) for k in deltas),
+                 *([delta('ms_sar', 'ms_sar, output')] if placements else [])]
+        lines.append(f"| {bb} | {head} | {' | '.join(cells)} |")
     runs = a.runs or "`python benchmarks/recalibration.py --part study --backbones B --out DIR`, one process per backbone"
     lines += ["", f"Reproduce: the runs ({runs}; a run in a later CSV replaces the same run in an earlier one), then the "
                   f"table from their CSVs, `python benchmarks/recalibration.py --part study --report {shlex.join(a.report)}`"

@@ -186,3 +186,18 @@ def test_head_study_lr_sweeps():
     assert table.lr.tolist() == ['0.005', '0.045', '0.1']
     assert table.iloc[1]['gap:default'] == '30.0 (90.0) → 85.0 [2 seeds]' and table.iloc[2]['wise:paper'] == 'not run'
     assert head_study.lr_sweeps(df[df.lr != 0.1]) == []                  # two rates: no table
+
+def test_recalibration_report(tmp_path):
+    "benchmarks/recalibration.py --report: one table from the CSVs of runs made apart, a later CSV's run replacing an earlier one's"
+    import pandas as pd
+    rows = [dict(seed=s, backbone='test_resnet', recalibration=k, head=h, accuracy=0.8, seconds=60.)
+            for s in (0, 1) for k in ('none', 'se', 'ms_sar', 'ms_sar, output') for h in ('gap', 'wise')]
+    pd.DataFrame(rows).to_csv(tmp_path/'a.csv', index=False)
+    pd.DataFrame([{**rows[2], 'accuracy': 0.9}]).to_csv(tmp_path/'b.csv', index=False)   # seed 0, se, gap again
+    env = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1'}
+    r = subprocess.run([sys.executable, 'benchmarks/recalibration.py', '--part', 'study', '--smoke', '--report',
+                        str(tmp_path/'a.csv'), str(tmp_path/'b.csv')], cwd=ROOT, env=env, check=True,
+                       capture_output=True, text=True, timeout=300)
+    assert '| test_resnet | gap | 0.8000 ± 0.0000 (0.800, 0.800) | 0.8500 ± 0.0707 (0.900, 0.800) | ' in r.stdout
+    assert re.search(r'\| test_resnet \| wise \|( [^|]+ \|){4} \+0\.00 \(0\.00\) \|( [^|]+ \|){2} \+0\.00 \(0\.00\) \|', r.stdout)
+    assert '16 CPU-minutes' in r.stdout and '2 seeds' in r.stdout
