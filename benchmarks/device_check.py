@@ -26,10 +26,11 @@ two rounds of steps, one epoch) and records an error instead of stopping the scr
 """
 import argparse, contextlib, io, json, os, platform, shlex, statistics, sys, tempfile, time, traceback, warnings
 from pathlib import Path
-import numpy as np, torch
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import head_study
+from recalibration import VARIANTS as RECALIBRATION_VARIANTS
 
 CUDA = torch.cuda.is_available()
 DEVICE = torch.device('cuda' if CUDA else 'cpu')
@@ -160,9 +161,6 @@ def head(a, box:float) -> dict:
     return dict(rows=res)
 
 # ----------------------------------------------------------------------------------------------------- 3. recalibration
-RECALIBRATION_VARIANTS = {'none': {}, 'se': dict(recalibration='se'), 'ms_sar': dict(recalibration='ms_sar'),
-                          'ms_sar, output': dict(recalibration='ms_sar', recalibration_placement='output')}
-
 def recalibration(a, box:float) -> dict:
     from wisefast.models import create_wise_model
     x, y = batch(a.bs, a.size)

@@ -32,7 +32,7 @@ import pandas as pd, torch
 from timm.models.resnet import Bottleneck
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fastai_workflows import seeded_runs, add_study_args, mean_sd, mean_se, _write
+from fastai_workflows import seeded_runs, add_study_args, fashion_mnist, mean_sd, mean_se, _write
 
 VARIANTS = {'none': {}, 'se': dict(recalibration='se'), 'ms_sar': dict(recalibration='ms_sar'),   # default placements
             'ms_sar, output': dict(recalibration='ms_sar', recalibration_placement='output')}  # MS-SAR at SE's site
@@ -228,7 +228,6 @@ def study_markdown(df, info, a) -> str:
 
 def study_report(a):
     "The study's table from the CSVs of runs made apart (e.g. seeds split over processes, each with its own `--out`)"
-    from fastai_workflows import fashion_mnist
     df = pd.concat([pd.read_csv(f) for f in a.report])      # a run in a later CSV replaces the same run in an earlier one
     df = df.drop_duplicates(['seed', 'backbone', 'recalibration', 'head'], keep='last')
     _, _, _, test, where = fashion_mnist(a.n_test)

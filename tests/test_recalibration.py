@@ -10,7 +10,7 @@ from wisefast.learner import wise_learner
 from wisefast.models import create_wise_model
 from wisefast.recalibration import MSSAR, add_recalibration, recalibration_params
 from wisefast.export import save_weights, export_onnx, check_onnx
-from wisefast.load import load_wise_model, load_wise_learner
+from wisefast.load import load_wise_model, load_wise_learner, _header
 from wisefast.interpret import gradcam
 from helpers import image_folder
 
@@ -58,17 +58,12 @@ def test_export_and_gradcam(tmp_path):
     cams = gradcam(m, x)
     assert cams.shape == (2, 64, 64)
 
-def _header_config(path) -> str:
-    "The wisefast config in a safetensors file's header, as written"
-    from safetensors import safe_open
-    with safe_open(str(path), 'pt') as f: return f.metadata()['wisefast_config']
-
 def test_files_from_before_placements_load_with_gates_at_output(tmp_path):
     """A model saved before placements existed (wisefast at 75f033f: MS-SAR at SE's site, its config naming no placement)
     loads with its gates where they were and gives the probabilities recorded then; saved again, it says 'output'"""
     old = DATA/'ms-sar-output'
     exp = json.loads((old/'expected.json').read_text())
-    assert 'recalibration_placement' not in json.loads(_header_config(old/'ms_sar.safetensors'))
+    assert 'recalibration_placement' not in json.loads(_header(old/'ms_sar.safetensors')['wisefast_config'])
     learn = load_wise_learner(old/'ms_sar.safetensors')
     assert learn.model.cfg.recalibration_placement == 'output'
     assert all(isinstance(b.se, MSSAR) for b in learn.model.modules() if isinstance(b, timm.models.resnet.BasicBlock))
