@@ -21,9 +21,10 @@ same seed (same data order, same body init): `gap`, fastai's `create_head`, the 
 
 **Throughput.** `--n-images` Fashion-MNIST PNGs in class folders, resnet10t at 64 px, batches of 64, one torch
 thread, fastai's default DataLoader workers (or `--workers`); images per second over one training epoch (train phase
-only, fastai's Adam) of `wise_dls` + `wise_learner`, of `ImageDataLoaders` + `vision_learner`, and of the model's own
-step on an in-memory batch: forward, loss, backward and the learner's own optimiser (`learn.create_opt()`), in each
-memory format; for reference also with PyTorch's foreach AdamW, and without a step; interleaved, `--repeats` times.
+only, each learner's default optimiser) of `wise_dls` + `wise_learner` (with its `FusedAdam`, and with fastai's `Adam`),
+of `ImageDataLoaders` + `vision_learner`, and of the model's own step on an in-memory batch: forward, loss, backward and
+the learner's own optimiser (`learn.create_opt()`), in each memory format; for reference also with fastai's `Adam`, and
+without a step; interleaved, `--repeats` times. One optimiser step alone (`Adam` against `FusedAdam`) is timed too.
 Each learner's epoch is split into the wait for the first batch, the time between steps, the steps and the end.
 `--profile` prints where one wise_learner epoch spends this process's time (cProfile).
 
@@ -268,9 +269,9 @@ def workflows_markdown(df, info, a) -> str:
     return '\n'.join(lines)
 
 # ----------------------------------------------------------------------------------------------------------- throughput
-WISE, FASTAI = 'wise_learner', 'vision_learner'
-OWN = "model's own step: forward + backward + fastai's Adam (the learner's optimiser)"
-ADAMW, FB = "forward + backward + PyTorch's AdamW (foreach)", 'forward + backward'
+WISE, FASTAI, WISE_ADAM = 'wise_learner', 'vision_learner', "wise_learner, opt_func=Adam (fastai's)"
+OWN = "model's own step: forward + backward + the learner's optimiser (FusedAdam)"
+ADAM, FB = "forward + backward + fastai's Adam", 'forward + backward'
 
 def png_folder(d, n_images:int) -> int:
     "`n_images` Fashion-MNIST training images (as many of each class) as PNG files in class folders of `d`; how many"
@@ -317,8 +318,8 @@ def step_rate(learn, x, y, n:int, opt='learner') -> float:
         (opt or model).zero_grad()
     return n * len(x) / (time.perf_counter() - t)
 
-def throughput_learners(d, a):
-    "`(wise_learner, vision_learner)` on the PNG folder `d`, as the throughput part builds them"
+def throughput_learners(d, a, **kwargs):
+    "`(wise_learner, vision_learner)` on the PNG folder `d`, as the throughput part builds them; `kwargs` to `wise_learner`"
     from fastai.vision.all import ImageDataLoaders, Resize, vision_learner
     from wisefast.data import wise_dls
     from wisefast.learner import wise_learner
@@ -326,25 +327,44 @@ def throughput_learners(d, a):
         wdls = wise_dls(d, size=a.size, bs=64, augment=False, valid_pct=0.05, seed=0, num_workers=a.workers)
         fdls = ImageDataLoaders.from_folder(d, valid_pct=0.05, seed=0, item_tfms=Resize(a.size, method='squish'), bs=64,
                                             num_workers=a.workers)
-        return wise_learner(wdls, a.arch, pretrained=False), vision_learner(fdls, a.arch, pretrained=False)
+        return wise_learner(wdls, a.arch, pretrained=False, **kwargs), vision_learner(fdls, a.arch, pretrained=False)
+
+def opt_step_ms(opts:dict, repeats:int, n:int=20) -> dict:
+    "Milliseconds per `step()` of each optimiser in `opts` (over the same parameters, random gradients), interleaved"
+    for o in opts.values():
+        for p, *_ in o.all_params(): p.grad = torch.randn_like(p) * 1e-3
+    res = {k: [] for k in opts}
+    with torch.no_grad():
+        saved = [p.clone() for p, *_ in next(iter(opts.values())).all_params()]
+        for _ in range(repeats):
+            for k, o in opts.items():
+                t = time.perf_counter()
+                for _ in range(n): o.step()
+                res[k].append((time.perf_counter() - t) / n * 1000)
+        for (p, *_), v in zip(next(iter(opts.values())).all_params(), saved): p.copy_(v); p.grad = None
+    return {k: statistics.median(v) for k, v in res.items()}
 
 def throughput(a):
+    from fastai.optimizer import Adam
+    from wisefast.optimizer import FusedAdam
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as d:
         n_images = png_folder(d, a.n_images)
         wl, vl = throughput_learners(d, a)
+        wa = throughput_learners(d, a, opt_func=Adam)[0]
         wdls, n = wl.dls, len(wl.dls.train)
         y = torch.randint(0, 10, (64,))
         x = {f: torch.rand(64, 3, a.size, a.size).contiguous(memory_format=m)
              for f, m in (('channels-last', torch.channels_last), ('contiguous', torch.contiguous_format))}
-        adamw = torch.optim.AdamW(wl.model.parameters(), 1e-4, foreach=True)
-        runs = {WISE: lambda: fit_rate(wl), FASTAI: lambda: fit_rate(vl),
-                **{f"{OWN}, {f}": (lambda f=f: step_rate(wl, x[f], y, n)) for f in x},
-                f"{ADAMW}, channels-last": lambda: step_rate(wl, x['channels-last'], y, n, adamw),
+        ps = list(wl.model.parameters())
+        opt_ms = opt_step_ms({'Adam': Adam(ps, lr=1e-4), 'FusedAdam': FusedAdam(ps, lr=1e-4)}, a.repeats)
+        runs = {WISE: lambda: fit_rate(wl), **{f"{OWN}, {f}": (lambda f=f: step_rate(wl, x[f], y, n)) for f in x},
+                FASTAI: lambda: fit_rate(vl), WISE_ADAM: lambda: fit_rate(wa),   # each ratio's two rows close in time
+                f"{ADAM}, channels-last": lambda: step_rate(wa, x['channels-last'], y, n),
                 f"{FB}, channels-last": lambda: step_rate(wl, x['channels-last'], y, n, None)}
         for fn in runs.values(): fn()                                    # warm-up: workers, allocator, caches
         if a.profile: profile_epoch(wl)
-        res, parts = {k: [] for k in runs}, {WISE: [], FASTAI: []}
+        res, parts = {k: [] for k in runs}, {WISE: [], WISE_ADAM: [], FASTAI: []}
         for r in range(a.repeats):
             for k, fn in runs.items():
                 v = fn()
@@ -352,7 +372,7 @@ def throughput(a):
                 res[k].append(v)
             print(f"repeat {r + 1}: " + ', '.join(f"{k} {v[-1]:.0f}" for k, v in res.items()) + " images/s", flush=True)
     return res, dict(n_images=n_images, n_train=n * 64, workers=wdls.train.fake_l.num_workers, parts=parts,
-                     load=os.getloadavg()[0])
+                     load=os.getloadavg()[0], opt_ms=opt_ms, n_params=sum(p.numel() for p in ps), n_tensors=len(ps))
 
 def profile_epoch(learn, top:int=25):
     "Print the functions taking the most time in one `fit_rate(learn)` epoch of this process (cProfile)"
@@ -365,8 +385,8 @@ def throughput_markdown(res, info, a) -> str:
     own = [k for k in res if k.startswith(OWN)]
     limit = [max(vs) for vs in zip(*(res[k] for k in own))]           # the faster memory format, in each repeat
     ratio = lambda k, base: [w / b for w, b in zip(res[k], base)]      # within each repeat
-    rs = {'vl': ratio(WISE, res[FASTAI]), 'own': ratio(WISE, limit), 'adamw': ratio(WISE, res[f"{ADAMW}, channels-last"]),
-          'opt': [o / w for o, w in zip(limit, res[f"{ADAMW}, channels-last"])]}
+    rs = {'vl': ratio(WISE, res[FASTAI]), 'own': ratio(WISE, limit), 'adam_vl': ratio(WISE_ADAM, res[FASTAI]),
+          'wise_fused': ratio(WISE, res[WISE_ADAM]), 'own_fused': ratio(f"{OWN}, channels-last", res[f"{ADAM}, channels-last"])}
     m = {k: statistics.median(v) for k, v in rs.items()}
     rng = lambda k: f"repeats {min(rs[k]):.2f}–{max(rs[k]):.2f}"
     def part_row(name, key, ms=False):
@@ -381,16 +401,21 @@ def throughput_markdown(res, info, a) -> str:
         f"torch {torch.__version__}, one torch thread, {info['workers']} "
         f"DataLoader workers{' (fastai' + chr(39) + 's default)' if a.workers is None else ''}. {info['n_images']} "
         f"Fashion-MNIST PNGs in class folders, {a.arch} at {a.size} px, batches of 64, one training epoch "
-        f"({info['n_train']} images, validation not timed) of `learn.fit(1, 1e-4)` with fastai's Adam, the learners' "
-        f"default; the model's own step is the same model, loss and optimiser (`learn.create_opt()`: fastai's Adam "
-        f"over the learner's parameter groups, its weight decay) on one in-memory batch, as many steps as the epoch, "
-        f"no callbacks. Each row measured in turn, {a.repeats} times.", "",
+        f"({info['n_train']} images, validation not timed) of `learn.fit(1, 1e-4)` with each learner's default "
+        f"optimiser (`vision_learner`: fastai's `Adam`; `wise_learner`: `FusedAdam`, the same update in PyTorch's fused "
+        f"kernel), and `wise_learner` again with `opt_func=Adam`; the model's own step is the same model, loss and "
+        f"optimiser (`learn.create_opt()`: over the learner's parameter groups, its weight decay) on one in-memory "
+        f"batch, as many steps as the epoch, no callbacks. Each row measured in turn, {a.repeats} times.", "",
         "| pipeline | images/s (median) | each repeat |", "|---|---:|---|", rate_rows(res), "",
         f"**wise_learner / vision_learner: {m['vl']:.2f}× ({rng('vl')}; goal ≥ 1.1: {'met' if m['vl'] >= 1.1 else 'not met'}); "
         f"wise_learner / the model's own step (its faster memory format): {m['own']:.2f} ({rng('own')}; goal ≥ 0.95: "
         f"{'met' if m['own'] >= 0.95 else 'not met'}).** Ratios are medians of the ratios measured within each repeat. "
-        f"Against the step with PyTorch's foreach AdamW instead of the learner's optimiser: {m['adamw']:.2f} "
-        f"({rng('adamw')}); fastai's Adam makes the model's own step {m['opt']:.2f}× as fast as that one ({rng('opt')}).", "",
+        f"Where the difference with `vision_learner` comes from: `wise_learner` with fastai's Adam / `vision_learner` "
+        f"{m['adam_vl']:.2f}× ({rng('adam_vl')}: the memory format, channels-last batches); `FusedAdam` / fastai's "
+        f"Adam {m['wise_fused']:.2f}× end to end ({rng('wise_fused')}) and {m['own_fused']:.2f}× in the model's own "
+        f"step ({rng('own_fused')}). One optimiser step alone over {a.arch}'s {info['n_tensors']} tensors "
+        f"({info['n_params'] / 1e6:.1f} M parameters, random gradients, median of {a.repeats} × 20 steps): fastai's "
+        f"Adam {info['opt_ms']['Adam']:.1f} ms, FusedAdam {info['opt_ms']['FusedAdam']:.1f} ms.", "",
         "Where one epoch's time goes (medians over the repeats; the learner's step includes every callback):", "",
         "| part of the epoch | wise_learner | vision_learner |", "|---|---:|---:|",
         part_row('waiting for the first batch (workers started, first batch made)', 'first'),
@@ -451,7 +476,7 @@ def precision_markdown(speed, df, info, a) -> str:
         f"`to_bf16()` trains in fp32 on a CPU (with torch's warning that it disabled autocast); `wise_learner`'s autocasts "
         f"on the CPU. Weights, optimiser state and the loss stay fp32; convolutions and matrix products run in bfloat16.", "",
         "## Speed", "",
-        f"One training epoch of `learn.fit(1, 1e-4)` (fastai's Adam), {info['n_images']} Fashion-MNIST PNGs in class "
+        f"One training epoch of `learn.fit(1, 1e-4)` (each learner's default optimiser), {info['n_images']} Fashion-MNIST PNGs in class "
         f"folders, {a.arch} at {a.size} px, batches of 64, data loading included; each row measured in turn, "
         f"{a.repeats} times.", "",
         "| learner | images/s (median) | each repeat |", "|---|---:|---|", rate_rows(speed), "",
@@ -493,7 +518,7 @@ def main(argv=None):
     p.add_argument('--size', type=int, default=64)
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--n-images', type=int, default=1200)
+    p.add_argument('--n-images', type=int, default=3200)
     p.add_argument('--tp-arch', default='resnet10t')
     p.add_argument('--workers', type=int, help="throughput: DataLoader workers of both learners (default: fastai's, the CPU count)")
     p.add_argument('--profile', action='store_true', help="throughput: also print a cProfile of one wise_learner epoch")

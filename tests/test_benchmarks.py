@@ -26,9 +26,10 @@ def test_fastai_workflows_smoke():
     for wf in ('fit_one_cycle', 'lr_find', 'fine_tune', 'staircase'):
         assert re.search(rf'\| {wf} +\| short', r.stdout) and re.search(rf'\| {wf} +\| long', r.stdout), wf
     assert '**Goal: the default Wise-SrNet head within 0.5 points of GAP' in r.stdout
-    for row in ('wise_learner', 'vision_learner', "model's own step: forward + backward + fastai's Adam (the learner's "
-                "optimiser), channels-last", "forward + backward + PyTorch's AdamW (foreach), channels-last"):
+    for row in ('wise_learner', "wise_learner, opt_func=Adam (fastai's)", 'vision_learner', "model's own step: forward + "
+                "backward + the learner's optimiser (FusedAdam), channels-last", "forward + backward + fastai's Adam, channels-last"):
         assert re.search(rf'\| {re.escape(row)} \| \d+ \|', r.stdout), row
+    assert re.search(r"One optimiser step alone over resnet10t's \d+ tensors .*: fastai's Adam [\d.]+ ms, FusedAdam [\d.]+ ms", r.stdout)
     assert re.search(r"wise_learner / vision_learner: [\d.]+× .*wise_learner / the model's own step \(its faster memory "
                      r"format\): [\d.]+ \(repeats [\d.]+–[\d.]+; goal ≥ 0\.95", r.stdout)
     for part in ('waiting for the first batch', 'between steps', 'steps (forward', 'end (the DataLoader stopped)'):

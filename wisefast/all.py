@@ -22,6 +22,7 @@ from .augment import *
 from .data import *
 from .config import *
 from .models import *
+from .optimizer import *
 from .learner import *
 from .schedule import *
 from .callbacks import *

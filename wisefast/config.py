@@ -112,7 +112,7 @@ class WiseConfig:
             if not check(getattr(self, k)): raise ValueError(f"{k}={_lists(getattr(self, k))!r}: expected {expected}")
 
     def _checks(self):
-        side, recorded = _int_in(1, MAX_SIZE), [f.name for f in dataclasses.fields(self)]
+        side = _int_in(1, MAX_SIZE)
         return [
             ('arch', lambda v: isinstance(v, str) and is_model(v), "the name of a timm model (`timm.list_models()`)"),
             ('n_out', _int_in(0, MAX_CLASSES), f"a number of outputs from 0 to {MAX_CLASSES:,}"),

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from torch.amp import GradScaler
-from fastai.basics import Learner, Callback, defaults, Adam, get_c
+from fastai.basics import Learner, Callback, defaults, get_c
 from fastai.metrics import top_k_accuracy
 from fastai.vision.learner import default_split
 import fastai.callback.schedule, fastai.callback.fp16, fastai.callback.channelslast   # `fit_one_cycle`, `lr_find`, `to_fp16`, `to_channelslast` on `Learner`, as after `vision_learner`
@@ -20,6 +20,7 @@ from fastai.callback.fp16 import AMPMode, MixedPrecision
 from .heads import NonNegCallback
 from .preprocess import Preprocess, norm_stats
 from .models import WiseModel, create_wise_model, _timm_model
+from .optimizer import FusedAdam
 from .config import learner_config
 from .recalibration import recalibration_params
 
@@ -166,7 +167,7 @@ def wise_learner(dls, arch:str, head:str='wise', normalize:bool=True, n_out:int|
                               recalibration_placement=recalibration_placement, **kwargs)
     if recalibration and splitter is default_split: splitter = recalibrated_split
     if normalize and pretrained: _add_norm(dls, model, arch)
-    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func or Adam, lr=lr, splitter=splitter, cbs=cbs,
+    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func or FusedAdam, lr=lr, splitter=splitter, cbs=cbs,
                     metrics=metrics, path=path, model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn,
                     moms=moms)
     learn.opt_func_chosen = opt_func is not None   # else `fit_staircase` trains with the paper's SGD
