@@ -13,9 +13,10 @@ two rounds of steps, one epoch) and records an error instead of stopping the scr
 
 1. **training**: images/s of `wise_learner` and of fastai's `vision_learner` (ResNet-50, 224 px, 10 classes, `to_channelslast()`
    with fastai's mixed precision), (a) the learner's model's own training step on one in-memory batch (forward, loss,
-   backward, the learner's own optimiser, fastai's Adam; gradient scaling as fastai's `MixedPrecision` does) and (b)
-   the real DataLoader path: `learn.fit(1)` on a folder of JPEG files (`wise_dls`, `ImageDataLoaders.from_folder`,
-   fastai's default workers), the train phase timed; the two learners interleaved;
+   backward, the learner's own optimiser: `FusedAdam` for `wise_learner`, fastai's `Adam` for `vision_learner`;
+   gradient scaling as fastai's `MixedPrecision` does) and (b) the real DataLoader path: `learn.fit(1)` on a folder
+   of JPEG files (`wise_dls`, `ImageDataLoaders.from_folder`, fastai's default workers), the train phase timed; the
+   two learners interleaved;
 2. **head**: the training step (SGD) of ResNet-50 with the Wise-SrNet head and with GAP at 224 and 512 px, interleaved;
 3. **recalibration**: ResNet-50 with MS-SAR and with SE in every block (the models `wise_learner(...,
    recalibration=...)` builds, `add_recalibration`: each at its default placement, and MS-SAR at SE's site too)

@@ -8,13 +8,19 @@ Docs: https://wisefast.github.io/wisefast/optimizer.html.md"""
 from __future__ import annotations
 import torch
 from torch.optim.adam import adam
+from torch.optim.adamw import adamw
 from fastai.optimizer import Optimizer
 
 # %% auto #0
 __all__ = ['FusedAdam']
 
 # %% ../nbs/03_optimizer.ipynb #1b9e5d62
-_FUSED = {'cpu', 'cuda'}, {torch.float32, torch.float16, torch.bfloat16}   # where PyTorch's fused Adam kernel runs
+_FUSED = {'cpu', 'cuda'}, {torch.float32, torch.float16, torch.bfloat16}   # where FusedAdam asks for PyTorch's fused kernel
+
+def _fusable(p) -> bool:
+    "Whether PyTorch's fused kernel, which walks the memory of `p`, its gradient and its state in order, steps `p` right"
+    return (p.device.type in _FUSED[0] and p.dtype in _FUSED[1] and p.grad.stride() == p.stride()
+            and (p.is_contiguous() or p.is_contiguous(memory_format=torch.channels_last)))
 
 class FusedAdam(Optimizer):
     "fastai's `Adam` (same hyper-parameters, parameter groups, `do_wd` and state) stepped by PyTorch's fused Adam kernel"
@@ -32,18 +38,22 @@ class FusedAdam(Optimizer):
                 if sub: self._adam(sub, hyper, hyper['wd'] if do_wd else 0.)
 
     def _adam(self, ps, hyper, wd:float):
-        "One Adam step of `ps`: fused where every parameter allows it, else PyTorch's default implementation"
-        fused = all(p.device.type in _FUSED[0] and p.dtype in _FUSED[1] for p in ps)
+        "One Adam step of `ps`: fused where every tensor allows it, else PyTorch's default implementation"
+        fused = all(map(_fusable, ps))
         sts = [self._init_state(p, fused) for p in ps]
-        adam(ps, [p.grad for p in ps], [s['grad_avg'] for s in sts], [s['sqr_avg'] for s in sts], [],
-             [s['step'] for s in sts], fused=fused or None, decoupled_weight_decay=self.decouple_wd, amsgrad=False,
-             beta1=hyper['mom'], beta2=hyper['sqr_mom'], lr=float(hyper['lr']), weight_decay=wd, eps=hyper['eps'],
-             maximize=False)
+        (adamw if self.decouple_wd else adam)(
+            ps, [p.grad for p in ps], [s['grad_avg'] for s in sts], [s['sqr_avg'] for s in sts], [],
+            [s['step'] for s in sts], fused=fused or None, amsgrad=False, beta1=hyper['mom'], beta2=hyper['sqr_mom'],
+            lr=float(hyper['lr']), weight_decay=wd, eps=hyper['eps'], maximize=False)
 
     def _init_state(self, p, fused:bool) -> dict:
-        "`p`'s state under fastai `Adam`'s names, its step count a tensor where PyTorch's kernel wants it (`Adam`'s `int` taken over)"
+        "`p`'s state under fastai `Adam`'s names, laid out as `p` (the fused kernel walks memory), its step count a tensor"
         s = self.state[p]
-        if 'grad_avg' not in s: s['grad_avg'], s['sqr_avg'] = torch.zeros_like(p), torch.zeros_like(p)
+        for k in ('grad_avg', 'sqr_avg'):
+            v = s.get(k)
+            if v is None: s[k] = torch.zeros_like(p)
+            elif v.stride() != p.stride() or v.dtype != p.dtype or v.device != p.device:   # `to_channelslast()`, a new dtype
+                s[k] = torch.empty_like(p).copy_(v)
         device = p.device if fused else torch.device('cpu')
         step = s.get('step', 0)
         if not isinstance(step, torch.Tensor) or step.device != device: s['step'] = torch.tensor(float(step), device=device)
