@@ -318,8 +318,8 @@ def step_rate(learn, x, y, n:int, opt='learner') -> float:
         (opt or model).zero_grad()
     return n * len(x) / (time.perf_counter() - t)
 
-def throughput_learners(d, a, **kwargs):
-    "`(wise_learner, vision_learner)` on the PNG folder `d`, as the throughput part builds them; `kwargs` to `wise_learner`"
+def throughput_learners(d, a):
+    "`(wise_learner, vision_learner)` on the PNG folder `d`, as the throughput part builds them"
     from fastai.vision.all import ImageDataLoaders, Resize, vision_learner
     from wisefast.data import wise_dls
     from wisefast.learner import wise_learner
@@ -327,37 +327,38 @@ def throughput_learners(d, a, **kwargs):
         wdls = wise_dls(d, size=a.size, bs=64, augment=False, valid_pct=0.05, seed=0, num_workers=a.workers)
         fdls = ImageDataLoaders.from_folder(d, valid_pct=0.05, seed=0, item_tfms=Resize(a.size, method='squish'), bs=64,
                                             num_workers=a.workers)
-        return wise_learner(wdls, a.arch, pretrained=False, **kwargs), vision_learner(fdls, a.arch, pretrained=False)
+        return wise_learner(wdls, a.arch, pretrained=False), vision_learner(fdls, a.arch, pretrained=False)
 
-def opt_step_ms(opts:dict, repeats:int, n:int=20) -> dict:
-    "Milliseconds per `step()` of each optimiser in `opts` (over the same parameters, random gradients), interleaved"
-    for o in opts.values():
-        for p, *_ in o.all_params(): p.grad = torch.randn_like(p) * 1e-3
+def opt_step_ms(ps:list, opt_funcs:dict, repeats:int, n:int=20) -> dict:
+    "Milliseconds per `step()` of each of `opt_funcs` over `ps` (random gradients; `ps` restored after), interleaved"
+    opts = {k: f(ps, lr=1e-4) for k, f in opt_funcs.items()}
     res = {k: [] for k in opts}
     with torch.no_grad():
-        saved = [p.clone() for p, *_ in next(iter(opts.values())).all_params()]
+        saved = [p.clone() for p in ps]
+        for p in ps: p.grad = torch.randn_like(p) * 1e-3
         for _ in range(repeats):
             for k, o in opts.items():
                 t = time.perf_counter()
                 for _ in range(n): o.step()
                 res[k].append((time.perf_counter() - t) / n * 1000)
-        for (p, *_), v in zip(next(iter(opts.values())).all_params(), saved): p.copy_(v); p.grad = None
+        for p, v in zip(ps, saved): p.copy_(v); p.grad = None
     return {k: statistics.median(v) for k, v in res.items()}
 
 def throughput(a):
     from fastai.optimizer import Adam
+    from wisefast.learner import wise_learner
     from wisefast.optimizer import FusedAdam
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as d:
         n_images = png_folder(d, a.n_images)
         wl, vl = throughput_learners(d, a)
-        wa = throughput_learners(d, a, opt_func=Adam)[0]
+        with quiet(): wa = wise_learner(wl.dls, a.arch, pretrained=False, opt_func=Adam)   # the same DataLoaders
         wdls, n = wl.dls, len(wl.dls.train)
         y = torch.randint(0, 10, (64,))
         x = {f: torch.rand(64, 3, a.size, a.size).contiguous(memory_format=m)
              for f, m in (('channels-last', torch.channels_last), ('contiguous', torch.contiguous_format))}
         ps = list(wl.model.parameters())
-        opt_ms = opt_step_ms({'Adam': Adam(ps, lr=1e-4), 'FusedAdam': FusedAdam(ps, lr=1e-4)}, a.repeats)
+        opt_ms = opt_step_ms(ps, {'Adam': Adam, 'FusedAdam': FusedAdam}, a.repeats)
         runs = {WISE: lambda: fit_rate(wl), **{f"{OWN}, {f}": (lambda f=f: step_rate(wl, x[f], y, n)) for f in x},
                 FASTAI: lambda: fit_rate(vl), WISE_ADAM: lambda: fit_rate(wa),   # each ratio's two rows close in time
                 f"{ADAM}, channels-last": lambda: step_rate(wa, x['channels-last'], y, n),

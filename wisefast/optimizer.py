@@ -15,11 +15,11 @@ from fastai.optimizer import Optimizer
 __all__ = ['FusedAdam']
 
 # %% ../nbs/03_optimizer.ipynb #1b9e5d62
-_FUSED = {'cpu', 'cuda'}, {torch.float32, torch.float16, torch.bfloat16}   # where FusedAdam asks for PyTorch's fused kernel
+_FUSED_DEVICES, _FUSED_DTYPES = {'cpu', 'cuda'}, {torch.float32, torch.float16, torch.bfloat16}   # for the fused kernel
 
 def _fusable(p) -> bool:
     "Whether PyTorch's fused kernel, which walks the memory of `p`, its gradient and its state in order, steps `p` right"
-    return (p.device.type in _FUSED[0] and p.dtype in _FUSED[1] and p.grad.stride() == p.stride()
+    return (p.device.type in _FUSED_DEVICES and p.dtype in _FUSED_DTYPES and p.grad.stride() == p.stride()
             and (p.is_contiguous() or p.is_contiguous(memory_format=torch.channels_last)))
 
 class FusedAdam(Optimizer):
